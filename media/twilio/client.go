@@ -1,0 +1,585 @@
+package twilio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/callproof/callproof/media"
+)
+
+// CallParams describe the call a Client streams, as Twilio would.
+type CallParams struct {
+	// CallSid, StreamSid and AccountSid identify the call, stream and account; "" generates
+	// random CA…, MZ… and AC… ids.
+	CallSid, StreamSid, AccountSid string
+	// From, To and Verstat become the from, to and verstat customParameters when not "".
+	From, To, Verstat string
+	// Params are further customParameters (request, lang, account, ...).
+	Params map[string]string
+	// AuthToken, when set, signs the upgrade request with X-Twilio-Signature over the dialled
+	// URL as wss://host/path (or the URL given with WithSignedURL).
+	AuthToken string
+}
+
+// ClientEvent is something the Client saw on the stream. Kind is one of:
+//
+//   - "media": a media message; Audio is its μ-law payload, decoded.
+//   - "mark": a mark message; Mark is its name and, with WithRecording, Audio is the μ-law
+//     received since the previous mark (the prompt).
+//   - "played": the client echoed mark Mark back, as Twilio does once the audio before it has
+//     played (at once, or in real time with WithRealtimePlayback); Cleared is true when a
+//     clear discarded that audio instead.
+//   - "clear": a clear message.
+//   - "error": the server broke the protocol (Err says how); the client then closes.
+//   - "closed": the stream ended, always the last event; CloseCode and CloseText are the
+//     server's close frame (1006 when the connection dropped without one).
+type ClientEvent struct {
+	Kind      string
+	Mark      string
+	Audio     []byte
+	Cleared   bool
+	CloseCode int
+	CloseText string
+	Err       error
+}
+
+// Recording is the audio a Client received before one mark.
+type Recording struct {
+	Mark    string
+	Audio   []byte // μ-law
+	Cleared bool   // a clear discarded (part of) it
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*clientOptions)
+
+type clientOptions struct {
+	realtime  bool
+	record    bool
+	signedURL string
+	buffer    int
+	dialer    *websocket.Dialer
+}
+
+// WithRealtimePlayback makes the client keep a playback clock: a mark is echoed only when the
+// audio queued before it has played in real time, and a clear drops the queue and echoes the
+// pending marks at once, as Twilio does. Off (the default), marks are echoed as soon as they are
+// read, as if playback were instant.
+func WithRealtimePlayback(on bool) ClientOption { return func(o *clientOptions) { o.realtime = on } }
+
+// WithRecording keeps the audio received before each mark, for Recordings and the "mark"
+// event's Audio.
+func WithRecording(on bool) ClientOption { return func(o *clientOptions) { o.record = on } }
+
+// WithSignedURL sets the URL the signature covers, for a server whose PublicURL differs from
+// the address dialled.
+func WithSignedURL(u string) ClientOption { return func(o *clientOptions) { o.signedURL = u } }
+
+// WithEventBuffer sets the capacity of the Events channel (default 256).
+func WithEventBuffer(n int) ClientOption { return func(o *clientOptions) { o.buffer = n } }
+
+// WithDialer sets the WebSocket dialer (default: 10 s handshake timeout, no proxy).
+func WithDialer(d *websocket.Dialer) ClientOption { return func(o *clientOptions) { o.dialer = d } }
+
+// Client plays Twilio's side of a bidirectional media stream: it dials the server, sends
+// "connected" and "start", then caller audio, digits and "stop", and echoes the marks the
+// server sends. Its methods are safe for concurrent use.
+type Client struct {
+	conn   *websocket.Conn
+	p      CallParams
+	opts   clientOptions
+	events chan ClientEvent
+
+	wmu     sync.Mutex // serialises writes and the counters below
+	seq     uint64
+	chunk   uint64
+	sent    uint64 // μ-law bytes sent, for timestamps
+	wclosed bool
+
+	pmu        sync.Mutex // playback clock
+	playEnd    time.Time
+	pending    []dueMark
+	wake       chan struct{}
+	rec        []byte
+	recordings []Recording
+
+	closeOnce  sync.Once
+	done       chan struct{} // Close gave up waiting; event sends stop blocking
+	readerExit chan struct{} // the reader has stopped reading
+	readerDone chan struct{} // the reader has finished (events closed)
+}
+
+type dueMark struct {
+	name string
+	due  time.Time
+}
+
+// clientMsg is a message the client sends, in Twilio's field order.
+type clientMsg struct {
+	Event          string       `json:"event"`
+	Protocol       string       `json:"protocol,omitempty"`
+	Version        string       `json:"version,omitempty"`
+	SequenceNumber string       `json:"sequenceNumber,omitempty"`
+	StreamSid      string       `json:"streamSid,omitempty"`
+	Start          *clientStart `json:"start,omitempty"`
+	Media          *clientMedia `json:"media,omitempty"`
+	DTMF           *clientDTMF  `json:"dtmf,omitempty"`
+	Mark           *clientMark  `json:"mark,omitempty"`
+	Stop           *clientStop  `json:"stop,omitempty"`
+}
+
+type clientStart struct {
+	StreamSid        string            `json:"streamSid"`
+	AccountSid       string            `json:"accountSid"`
+	CallSid          string            `json:"callSid"`
+	Tracks           []string          `json:"tracks"`
+	CustomParameters map[string]string `json:"customParameters"`
+	MediaFormat      clientFormat      `json:"mediaFormat"`
+}
+
+type clientFormat struct {
+	Encoding   string `json:"encoding"`
+	SampleRate int    `json:"sampleRate"`
+	Channels   int    `json:"channels"`
+}
+
+type clientMedia struct {
+	Track     string `json:"track"`
+	Chunk     string `json:"chunk"`
+	Timestamp string `json:"timestamp"`
+	Payload   string `json:"payload"`
+}
+
+type clientDTMF struct {
+	Track string `json:"track"`
+	Digit string `json:"digit"`
+}
+
+type clientMark struct {
+	Name string `json:"name"`
+}
+
+type clientStop struct {
+	AccountSid string `json:"accountSid"`
+	CallSid    string `json:"callSid"`
+}
+
+// serverMsg is a message from the server.
+type serverMsg struct {
+	Event     string `json:"event"`
+	StreamSid string `json:"streamSid"`
+	Media     *struct {
+		Payload string `json:"payload"`
+	} `json:"media"`
+	Mark *struct {
+		Name string `json:"name"`
+	} `json:"mark"`
+}
+
+// Dial opens a stream to rawURL (ws://, wss://, or http(s):// meaning the same) and sends
+// "connected" and "start" exactly as Twilio does. It returns an error wrapping ErrRejected
+// when the server refuses the upgrade.
+func Dial(ctx context.Context, rawURL string, p CallParams, opts ...ClientOption) (*Client, error) {
+	o := clientOptions{buffer: 256}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("twilio: dial: %w", err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("twilio: dial %q: want a ws:// or wss:// URL", rawURL)
+	}
+	if p.CallSid == "" {
+		p.CallSid = randomSid("CA")
+	}
+	if p.StreamSid == "" {
+		p.StreamSid = randomSid("MZ")
+	}
+	if p.AccountSid == "" {
+		p.AccountSid = randomSid("AC")
+	}
+	hdr := http.Header{}
+	if p.AuthToken != "" {
+		signed := o.signedURL
+		if signed == "" {
+			signed = "wss://" + u.Host + u.EscapedPath()
+		}
+		hdr.Set("X-Twilio-Signature", Signature(p.AuthToken, signed, nil))
+	}
+	d := o.dialer
+	if d == nil {
+		d = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	}
+	conn, resp, err := d.DialContext(ctx, u.String(), hdr)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w: HTTP %d", ErrRejected, resp.StatusCode)
+		}
+		return nil, fmt.Errorf("twilio: dial: %w", err)
+	}
+	if o.buffer <= 0 {
+		o.buffer = 256
+	}
+	c := &Client{
+		conn:       conn,
+		p:          p,
+		opts:       o,
+		events:     make(chan ClientEvent, o.buffer),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		readerExit: make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	params := map[string]string{}
+	for k, v := range p.Params {
+		params[k] = v
+	}
+	for k, v := range map[string]string{"from": p.From, "to": p.To, "verstat": p.Verstat} {
+		if v != "" {
+			params[k] = v
+		}
+	}
+	err = c.send(clientMsg{Event: "connected", Protocol: "Call", Version: "1.0.0"}, false)
+	if err == nil {
+		err = c.send(clientMsg{Event: "start", Start: &clientStart{
+			StreamSid: p.StreamSid, AccountSid: p.AccountSid, CallSid: p.CallSid,
+			Tracks: []string{"inbound"}, CustomParameters: params,
+			MediaFormat: clientFormat{Encoding: "audio/x-mulaw", SampleRate: media.SampleRate, Channels: 1},
+		}}, true)
+	}
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("twilio: start: %w", err)
+	}
+	go c.readLoop()
+	return c, nil
+}
+
+func randomSid(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// Params returns the call's parameters, with generated ids filled in.
+func (c *Client) Params() CallParams { return c.p }
+
+// Events returns the client's events; the channel closes after the "closed" event.
+func (c *Client) Events() <-chan ClientEvent { return c.events }
+
+// send writes one message; seq adds the next sequenceNumber and the streamSid.
+func (c *Client) send(m clientMsg, seq bool) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.sendLocked(m, seq)
+}
+
+func (c *Client) sendLocked(m clientMsg, seq bool) error {
+	if c.wclosed {
+		return ErrClientClosed
+	}
+	if seq {
+		c.seq++
+		m.SequenceNumber = strconv.FormatUint(c.seq, 10)
+		m.StreamSid = c.p.StreamSid
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := c.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return ErrClientClosed
+		}
+		return err
+	}
+	return nil
+}
+
+// SendDTMF sends a "dtmf" message for one key ("0"-"9", "*", "#", "A"-"D").
+func (c *Client) SendDTMF(d byte) error {
+	if strings.IndexByte("0123456789*#ABCD", d) < 0 {
+		return fmt.Errorf("twilio: SendDTMF: not a DTMF key")
+	}
+	return c.send(clientMsg{Event: "dtmf", DTMF: &clientDTMF{Track: "inbound_track", Digit: string(d)}}, true)
+}
+
+// SendAudio sends caller audio (μ-law, 8 kHz) as inbound media messages of 160 bytes (20 ms;
+// the last may be shorter), with chunk counting from 1 and timestamp advancing 20 ms per 160
+// bytes. It does not pace: call it every 20 ms for real-time audio.
+func (c *Client) SendAudio(ulaw []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for off := 0; off < len(ulaw); off += media.FrameSamples {
+		part := ulaw[off:min(off+media.FrameSamples, len(ulaw))]
+		c.chunk++
+		m := clientMsg{Event: "media", Media: &clientMedia{
+			Track:     "inbound",
+			Chunk:     strconv.FormatUint(c.chunk, 10),
+			Timestamp: strconv.FormatUint(c.sent/(media.SampleRate/1000), 10),
+			Payload:   base64.StdEncoding.EncodeToString(part),
+		}}
+		if err := c.sendLocked(m, true); err != nil {
+			return err
+		}
+		c.sent += uint64(len(part))
+	}
+	return nil
+}
+
+// Stop sends "stop", as Twilio does when the caller hangs up, then closes the stream.
+func (c *Client) Stop() error {
+	err := c.send(clientMsg{Event: "stop", Stop: &clientStop{AccountSid: c.p.AccountSid, CallSid: c.p.CallSid}}, true)
+	if cerr := c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Close closes the stream (close code 1000) and waits, up to two seconds, for the server's
+// close frame and the client's goroutines. It is idempotent.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.wmu.Lock()
+		if !c.wclosed {
+			_ = c.conn.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			c.wclosed = true
+		}
+		c.wmu.Unlock()
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-c.readerExit:
+		case <-t.C:
+		}
+		t.Stop()
+		close(c.done)
+		_ = c.conn.Close()
+		<-c.readerDone
+	})
+	return nil
+}
+
+// Recordings returns the audio received before each mark so far (with WithRecording).
+func (c *Client) Recordings() []Recording {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return append([]Recording(nil), c.recordings...)
+}
+
+// emit delivers ev, blocking while the buffer is full until Close gives up on the consumer.
+func (c *Client) emit(ev ClientEvent) {
+	select {
+	case c.events <- ev:
+		return
+	default:
+	}
+	select {
+	case c.events <- ev:
+	case <-c.done:
+	}
+}
+
+// readLoop reads the server's messages until the stream closes, then emits "closed".
+func (c *Client) readLoop() {
+	defer close(c.readerDone)
+	var playerDone chan struct{}
+	if c.opts.realtime {
+		playerDone = make(chan struct{})
+		go c.player(playerDone)
+	}
+	closed := ClientEvent{Kind: "closed"}
+	broken := false
+	for {
+		typ, data, err := c.conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				closed.CloseCode, closed.CloseText = ce.Code, ce.Text
+			} else {
+				closed.CloseCode, closed.Err = websocket.CloseAbnormalClosure, err
+			}
+			break
+		}
+		if broken {
+			continue // waiting for the server's close frame
+		}
+		if err := c.handle(typ, data); err != nil {
+			broken = true
+			c.emit(ClientEvent{Kind: "error", Err: err})
+			c.wmu.Lock()
+			if !c.wclosed {
+				_ = c.conn.WriteControl(websocket.CloseMessage,
+					websocket.FormatCloseMessage(websocket.CloseProtocolError, truncReason(err.Error())), time.Now().Add(time.Second))
+				c.wclosed = true
+			}
+			c.wmu.Unlock()
+		}
+	}
+	close(c.readerExit)
+	c.wmu.Lock()
+	c.wclosed = true
+	c.wmu.Unlock()
+	_ = c.conn.Close()
+	if playerDone != nil {
+		<-playerDone
+	}
+	c.emit(closed)
+	close(c.events)
+}
+
+// handle checks and acts on one server message. Twilio accepts only media, mark and clear
+// text messages for the stream's streamSid (telephony-protocols §1.4).
+func (c *Client) handle(typ int, data []byte) error {
+	if typ != websocket.TextMessage {
+		return fmt.Errorf("%w: server sent a binary frame", media.ErrProtocol)
+	}
+	var m serverMsg
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("%w: server sent bad JSON: %v", media.ErrProtocol, err)
+	}
+	if m.StreamSid != c.p.StreamSid {
+		return fmt.Errorf("%w: server sent %s for streamSid %q", media.ErrProtocol, m.Event, m.StreamSid)
+	}
+	switch m.Event {
+	case "media":
+		if m.Media == nil {
+			return fmt.Errorf("%w: media without media object", media.ErrProtocol)
+		}
+		audio, err := base64.StdEncoding.Strict().DecodeString(m.Media.Payload)
+		if err != nil || len(audio) == 0 {
+			return fmt.Errorf("%w: media payload is not base64 audio", media.ErrProtocol)
+		}
+		c.pmu.Lock()
+		if c.opts.record {
+			c.rec = append(c.rec, audio...)
+		}
+		now := time.Now()
+		if c.playEnd.Before(now) {
+			c.playEnd = now
+		}
+		c.playEnd = c.playEnd.Add(time.Duration(len(audio)) * time.Second / media.SampleRate)
+		c.pmu.Unlock()
+		c.emit(ClientEvent{Kind: "media", Audio: audio})
+	case "mark":
+		if m.Mark == nil || m.Mark.Name == "" {
+			return fmt.Errorf("%w: mark without a name", media.ErrProtocol)
+		}
+		name := m.Mark.Name
+		c.pmu.Lock()
+		var audio []byte
+		if c.opts.record {
+			audio = c.rec
+			c.recordings = append(c.recordings, Recording{Mark: name, Audio: audio})
+			c.rec = nil
+		}
+		if c.opts.realtime {
+			if now := time.Now(); c.playEnd.Before(now) {
+				c.playEnd = now
+			}
+			c.pending = append(c.pending, dueMark{name: name, due: c.playEnd})
+		}
+		c.pmu.Unlock()
+		c.emit(ClientEvent{Kind: "mark", Mark: name, Audio: audio})
+		if c.opts.realtime {
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			return nil
+		}
+		return c.echo(name, false)
+	case "clear":
+		c.pmu.Lock()
+		pending := c.pending
+		c.pending = nil
+		c.playEnd = time.Now()
+		// Pending marks are the latest marks received, in order: flag their recordings.
+		if c.opts.record {
+			for i := max(len(c.recordings)-len(pending), 0); i < len(c.recordings); i++ {
+				c.recordings[i].Cleared = true
+			}
+		}
+		c.pmu.Unlock()
+		c.emit(ClientEvent{Kind: "clear"})
+		for _, p := range pending {
+			if err := c.echo(p.name, true); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%w: server sent event %q; Twilio accepts only media, mark and clear", media.ErrProtocol, m.Event)
+	}
+	return nil
+}
+
+// echo sends a mark back and reports it played.
+func (c *Client) echo(name string, cleared bool) error {
+	if err := c.send(clientMsg{Event: "mark", Mark: &clientMark{Name: name}}, true); err != nil {
+		if errors.Is(err, ErrClientClosed) {
+			return nil
+		}
+		return err
+	}
+	c.emit(ClientEvent{Kind: "played", Mark: name, Cleared: cleared})
+	return nil
+}
+
+// player echoes marks when the audio before them has played.
+func (c *Client) player(done chan struct{}) {
+	defer close(done)
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		c.pmu.Lock()
+		var wait time.Duration = -1
+		var due *dueMark
+		if len(c.pending) > 0 {
+			if wait = time.Until(c.pending[0].due); wait <= 0 {
+				m := c.pending[0]
+				c.pending = c.pending[1:]
+				due = &m
+			}
+		}
+		c.pmu.Unlock()
+		if due != nil {
+			_ = c.echo(due.name, false)
+			continue
+		}
+		var tc <-chan time.Time
+		if wait > 0 {
+			t.Reset(wait)
+			tc = t.C
+		}
+		select {
+		case <-c.readerExit:
+			return
+		case <-c.wake:
+		case <-tc:
+		}
+	}
+}

@@ -1,0 +1,348 @@
+package twilio
+
+import (
+	"errors"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// A small strict JSON scanner (RFC 8259) for the inbound hot path. encoding/json allocates a
+// string per field; Twilio sends fifty media messages a second per call, so the adapter reads
+// them in place instead: every value is a slice of the message, or of the scanner's scratch
+// buffer when a string had escapes. The scanner validates what it skips, so a message it
+// accepts is well-formed JSON.
+
+// maxDepth bounds nesting in skipped values; Twilio's messages nest three deep.
+const maxDepth = 16
+
+var (
+	errSyntax = errors.New("invalid JSON")
+	errDepth  = errors.New("JSON nested too deep")
+)
+
+// scanner reads one JSON text. scratch holds unescaped strings; its contents stay valid until
+// reset.
+type scanner struct {
+	data    []byte
+	pos     int
+	scratch []byte
+}
+
+func (s *scanner) reset(data []byte) {
+	s.data, s.pos, s.scratch = data, 0, s.scratch[:0]
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+func (s *scanner) consume(c byte) bool {
+	if s.peek() == c {
+		s.pos++
+		return true
+	}
+	return false
+}
+
+// end reports whether only white space is left.
+func (s *scanner) end() bool {
+	s.skipSpace()
+	return s.pos == len(s.data)
+}
+
+// str reads a string and returns its unescaped bytes.
+func (s *scanner) str() ([]byte, error) {
+	if !s.consume('"') {
+		return nil, errSyntax
+	}
+	start := s.pos
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			v := s.data[start:s.pos:s.pos]
+			s.pos++
+			return v, nil
+		case c == '\\':
+			return s.escaped(start)
+		case c < 0x20:
+			return nil, errSyntax
+		}
+		s.pos++
+	}
+	return nil, errSyntax
+}
+
+// escaped finishes a string that has escapes, unescaping it into scratch.
+func (s *scanner) escaped(start int) ([]byte, error) {
+	off := len(s.scratch)
+	s.scratch = append(s.scratch, s.data[start:s.pos]...)
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return s.scratch[off:len(s.scratch):len(s.scratch)], nil
+		case c < 0x20:
+			return nil, errSyntax
+		case c != '\\':
+			s.scratch = append(s.scratch, c)
+			s.pos++
+			continue
+		}
+		s.pos++
+		if s.pos >= len(s.data) {
+			return nil, errSyntax
+		}
+		e := s.data[s.pos]
+		s.pos++
+		switch e {
+		case '"', '\\', '/':
+			s.scratch = append(s.scratch, e)
+		case 'b':
+			s.scratch = append(s.scratch, '\b')
+		case 'f':
+			s.scratch = append(s.scratch, '\f')
+		case 'n':
+			s.scratch = append(s.scratch, '\n')
+		case 'r':
+			s.scratch = append(s.scratch, '\r')
+		case 't':
+			s.scratch = append(s.scratch, '\t')
+		case 'u':
+			r, ok := s.hex4()
+			if !ok {
+				return nil, errSyntax
+			}
+			if utf16.IsSurrogate(r) {
+				// A high surrogate pairs with a following \uDC00-\uDFFF escape; anything
+				// unpaired becomes U+FFFD, as encoding/json does.
+				hi := r
+				r = utf8.RuneError
+				if save := s.pos; s.pos+1 < len(s.data) && s.data[s.pos] == '\\' && s.data[s.pos+1] == 'u' {
+					s.pos += 2
+					lo, ok := s.hex4()
+					if d := utf16.DecodeRune(hi, lo); ok && d != utf8.RuneError {
+						r = d
+					} else {
+						s.pos = save // the next escape stands alone
+					}
+				}
+			}
+			s.scratch = utf8.AppendRune(s.scratch, r)
+		default:
+			return nil, errSyntax
+		}
+	}
+	return nil, errSyntax
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if s.pos+4 > len(s.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.data[s.pos : s.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	s.pos += 4
+	return r, true
+}
+
+// key reads an object key and the colon after it.
+func (s *scanner) key() ([]byte, error) {
+	k, err := s.str()
+	if err != nil {
+		return nil, err
+	}
+	if !s.consume(':') {
+		return nil, errSyntax
+	}
+	return k, nil
+}
+
+// next moves to the next member of an object whose '{' has been consumed: it returns false at
+// the closing '}'. first is true before the first member.
+func (s *scanner) next(first bool) (bool, error) {
+	if s.consume('}') {
+		return false, nil
+	}
+	if !first && !s.consume(',') {
+		return false, errSyntax
+	}
+	return true, nil
+}
+
+// raw skips one value and returns its text.
+func (s *scanner) raw() ([]byte, error) {
+	s.skipSpace()
+	start := s.pos
+	if err := s.skip(0); err != nil {
+		return nil, err
+	}
+	return s.data[start:s.pos:s.pos], nil
+}
+
+// skip validates and skips one value.
+func (s *scanner) skip(depth int) error {
+	if depth > maxDepth {
+		return errDepth
+	}
+	switch c := s.peek(); {
+	case c == '{':
+		s.pos++
+		for first := true; ; first = false {
+			more, err := s.next(first)
+			if err != nil {
+				return err
+			}
+			if !more {
+				return nil
+			}
+			if _, err := s.key(); err != nil {
+				return err
+			}
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+		}
+	case c == '[':
+		s.pos++
+		if s.consume(']') {
+			return nil
+		}
+		for {
+			if err := s.skip(depth + 1); err != nil {
+				return err
+			}
+			if s.consume(']') {
+				return nil
+			}
+			if !s.consume(',') {
+				return errSyntax
+			}
+		}
+	case c == '"':
+		_, err := s.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return errSyntax
+}
+
+func (s *scanner) literal(lit string) error {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return errSyntax
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+// number skips a number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
+func (s *scanner) number() error {
+	if s.pos < len(s.data) && s.data[s.pos] == '-' {
+		s.pos++
+	}
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.digits() == 0:
+		return errSyntax
+	}
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		s.pos++
+		if s.digits() == 0 {
+			return errSyntax
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if s.digits() == 0 {
+			return errSyntax
+		}
+	}
+	return nil
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+		n++
+	}
+	return n
+}
+
+// appendJSONString appends s as a JSON string literal, quotes included. Invalid UTF-8 becomes
+// U+FFFD, as encoding/json does.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20:
+				switch c {
+				case '\n':
+					dst = append(dst, '\\', 'n')
+				case '\r':
+					dst = append(dst, '\\', 'r')
+				case '\t':
+					dst = append(dst, '\\', 't')
+				default:
+					dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+				}
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, `\ufffd`...)
+		} else {
+			dst = append(dst, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(dst, '"')
+}
