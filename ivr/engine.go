@@ -1,0 +1,209 @@
+package ivr
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/callproof/callproof/kba"
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/sessions"
+)
+
+// Config holds the flow's tunables. Zero values take the documented defaults.
+type Config struct {
+	// FirstDigitTimeout is how long to wait for the first digit after a question has played.
+	// Default 5 s.
+	FirstDigitTimeout time.Duration
+	// InterDigitTimeout ends an entry when no further digit comes. Default 3 s.
+	InterDigitTimeout time.Duration
+	// MaxRetries is how many no_input and how many invalid_input re-prompts a question gets.
+	// Default 2.
+	MaxRetries int
+	// MarkSlack is added to a prompt's length when waiting for its mark; after that the prompt
+	// counts as played even if the platform never acknowledged it. Default 2 s.
+	MarkSlack time.Duration
+	// DefaultLocale is the language when the caller does not choose. Default "en-US".
+	DefaultLocale string
+	// Policies is the CCPA policy table. Default kba.DefaultPolicies().
+	Policies kba.Policies
+	// Lockout locks an account after repeated failed sessions. Default kba.DefaultLockout().
+	Lockout kba.LockoutRule
+}
+
+func (c Config) withDefaults() Config {
+	if c.FirstDigitTimeout <= 0 {
+		c.FirstDigitTimeout = 5 * time.Second
+	}
+	if c.InterDigitTimeout <= 0 {
+		c.InterDigitTimeout = 3 * time.Second
+	}
+	if c.MaxRetries <= 0 {
+		c.MaxRetries = 2
+	}
+	if c.MarkSlack <= 0 {
+		c.MarkSlack = 2 * time.Second
+	}
+	if c.DefaultLocale == "" {
+		c.DefaultLocale = "en-US"
+	}
+	if c.Policies == nil {
+		c.Policies = kba.DefaultPolicies()
+	}
+	if c.Lockout.MaxFailures == 0 {
+		c.Lockout = kba.DefaultLockout()
+	}
+	return c
+}
+
+// Validate reports a configuration the flow cannot run with.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if c.MaxRetries > 5 {
+		return fmt.Errorf("ivr: max retries %d: at most 5", c.MaxRetries)
+	}
+	if c.DefaultLocale != "en-US" && c.DefaultLocale != "es-US" {
+		return fmt.Errorf("ivr: default locale %q: want en-US or es-US", c.DefaultLocale)
+	}
+	if c.Lockout.MaxFailures < 1 || c.Lockout.Window <= 0 || c.Lockout.Duration <= 0 {
+		return fmt.Errorf("ivr: lockout needs max failures, window and duration")
+	}
+	return c.Policies.Validate()
+}
+
+// promptSource finds a prompt's audio; *prompts.Catalog implements it.
+type promptSource interface {
+	Clip(locale, id string) (*media.Clip, error)
+}
+
+// directory finds a customer by account number; *kba.Directory implements it.
+type directory interface {
+	ByAccount(account string) (*kba.Customer, bool)
+}
+
+// Engine runs the verification flow on legs. One Engine serves every call of a process.
+type Engine struct {
+	cfg       Config
+	prompts   promptSource
+	dir       directory
+	attempts  sessions.Attempts
+	issuer    sessions.Issuer
+	publisher sessions.Publisher
+	key       []byte
+	log       *zap.Logger
+}
+
+// Option supplies a collaborator.
+type Option func(*Engine)
+
+// WithLogger sets the logger. Default: none.
+func WithLogger(l *zap.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// New builds an engine. Every collaborator is required: the prompt catalog, the customer
+// directory, the attempt store, the token issuer, the agent publisher and the server key that
+// hashes account numbers and caller numbers before they reach a store.
+func New(cfg Config, p promptSource, dir directory, attempts sessions.Attempts, issuer sessions.Issuer,
+	pub sessions.Publisher, serverKey []byte, opts ...Option) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if p == nil || dir == nil || attempts == nil || issuer == nil || pub == nil {
+		return nil, errors.New("ivr: prompts, directory, attempts, issuer and publisher are required")
+	}
+	if len(serverKey) < 16 {
+		return nil, errors.New("ivr: server key must be at least 16 bytes")
+	}
+	e := &Engine{cfg: cfg.withDefaults(), prompts: p, dir: dir, attempts: attempts, issuer: issuer,
+		publisher: pub, key: serverKey, log: zap.NewNop()}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
+}
+
+// Result is what a call came to.
+type Result struct {
+	CallID  string
+	Request kba.Request
+	Locale  string
+	// Outcome is the final prompt's id: verified, not_verified, locked_out,
+	// opt_out_confirmed or technical_difficulty; "" when the caller hung up first.
+	Outcome string
+	// Reason is the stable reason shown to the agent (kba reasons, "hangup", ...).
+	Reason string
+	Level  kba.Level
+	// JTI is the issued token's id, when one was issued.
+	JTI string
+}
+
+// Run runs the flow on leg until it ends, then hangs the leg up. It returns the call's result;
+// the error is non-nil only when the call failed because of us (a store, signer or prompt).
+func (e *Engine) Run(ctx context.Context, leg media.Leg) (Result, error) {
+	c := &conversation{leg: leg, events: leg.Events(), prompts: e.prompts, locale: e.cfg.DefaultLocale, cfg: &e.cfg}
+	start, err := e.waitStart(ctx, c)
+	if err != nil {
+		_ = leg.Hangup("no start")
+		return Result{Reason: "no_start"}, nil
+	}
+	log := e.log.With(zap.String("call", start.CallID), zap.String("transport", start.Transport))
+	began := time.Now()
+	f := &flow{e: e, c: c, start: start, log: log, res: Result{CallID: start.CallID}}
+	log.Info("call started", zap.String("caller", media.MaskPhone(start.From)),
+		zap.String("verstat", start.Verstat))
+	e.publish(ctx, log, sessions.AgentMessage{Type: "call", Call: start.CallID, State: "started",
+		Caller: media.MaskPhone(start.From), Transport: start.Transport,
+		Request: start.Param("request"), Lang: start.Param("lang")})
+
+	runErr := f.run(ctx)
+	res, ourErr := f.finish(ctx, runErr)
+
+	_ = leg.Hangup(res.Reason)
+	e.publish(context.WithoutCancel(ctx), log, sessions.AgentMessage{Type: "call", Call: start.CallID,
+		State: "ended", Reason: res.Reason, Request: string(res.Request)})
+	fields := []zap.Field{zap.String("outcome", res.Outcome), zap.String("reason", res.Reason),
+		zap.String("request", string(res.Request)), zap.String("locale", c.locale),
+		zap.Int("digits", c.digits), zap.Int("barge_ins", c.bargeIns),
+		zap.Duration("duration", time.Since(began))}
+	if ourErr != nil {
+		log.Error("call failed", append(fields, zap.Error(ourErr))...)
+	} else {
+		log.Info("call ended", fields...)
+	}
+	return res, ourErr
+}
+
+// waitStart waits for the leg's start event.
+func (e *Engine) waitStart(ctx context.Context, c *conversation) (*media.Start, error) {
+	for {
+		ev, ok, err := c.next(ctx, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrNoStart
+		}
+		if ev.Type == media.EventStart && ev.Start != nil {
+			return ev.Start, nil
+		}
+	}
+}
+
+func (e *Engine) publish(ctx context.Context, log *zap.Logger, m sessions.AgentMessage) error {
+	m.At = time.Now().UTC()
+	if err := e.publisher.Publish(ctx, m); err != nil {
+		log.Warn("agent publish failed", zap.String("type", m.Type), zap.Error(err))
+		return err
+	}
+	return nil
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,570 @@
+package ivr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/callproof/callproof/kba"
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/mediatest"
+	"github.com/callproof/callproof/sessions"
+)
+
+// fakePrompts serves a one-frame clip for any id in either locale and records what was asked.
+type fakePrompts struct {
+	mu      sync.Mutex
+	locales []string
+	missing string
+}
+
+func (p *fakePrompts) Clip(locale, id string) (*media.Clip, error) {
+	p.mu.Lock()
+	p.locales = append(p.locales, locale)
+	p.mu.Unlock()
+	if id == p.missing {
+		return nil, errors.New("no such prompt")
+	}
+	return media.NewClip(id, make([]int16, media.FrameSamples*10))
+}
+
+type fakeIssuer struct {
+	mu     sync.Mutex
+	claims []sessions.Claims
+	err    error
+}
+
+func (f *fakeIssuer) Issue(_ context.Context, c sessions.Claims) (string, string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return "", "", f.err
+	}
+	f.claims = append(f.claims, c)
+	n := len(f.claims)
+	return fmt.Sprintf("tok.%d", n), fmt.Sprintf("jti-%d", n), nil
+}
+
+type fakePublisher struct {
+	mu   sync.Mutex
+	msgs []sessions.AgentMessage
+}
+
+func (f *fakePublisher) Publish(_ context.Context, m sessions.AgentMessage) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, m)
+	return nil
+}
+
+func (f *fakePublisher) ofType(typ string) []sessions.AgentMessage {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []sessions.AgentMessage
+	for _, m := range f.msgs {
+		if m.Type == typ {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// brokenAttempts is a store that cannot be reached.
+type brokenAttempts struct{}
+
+func (brokenAttempts) Check(context.Context, string) (sessions.LockState, error) {
+	return sessions.LockState{}, sessions.ErrUnavailable
+}
+func (brokenAttempts) Fail(context.Context, string, sessions.Rule) (sessions.LockState, error) {
+	return sessions.LockState{}, sessions.ErrUnavailable
+}
+func (brokenAttempts) Reset(context.Context, string) error { return sessions.ErrUnavailable }
+
+type harness struct {
+	engine   *Engine
+	prompts  *fakePrompts
+	issuer   *fakeIssuer
+	pub      *fakePublisher
+	attempts sessions.Attempts
+	logs     *observer.ObservedLogs
+}
+
+func newHarness(t *testing.T, mutate ...func(*harness)) *harness {
+	t.Helper()
+	core, logs := observer.New(zap.DebugLevel)
+	h := &harness{prompts: &fakePrompts{}, issuer: &fakeIssuer{}, pub: &fakePublisher{}, attempts: sessions.NewMemory(), logs: logs}
+	for _, m := range mutate {
+		m(h)
+	}
+	e, err := New(Config{}, h.prompts, kba.DemoDirectory(), h.attempts, h.issuer, h.pub,
+		[]byte("0123456789abcdef0123456789abcdef"), WithLogger(zap.New(core)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.engine = e
+	return h
+}
+
+// ada is the demo directory's first customer, as the flow tests' honest caller.
+func ada(t *testing.T) *kba.Customer {
+	t.Helper()
+	c, ok := kba.DemoDirectory().ByID("cus_ada")
+	if !ok {
+		t.Fatal("demo directory has no cus_ada")
+	}
+	return c
+}
+
+// script answers prompts by id; an id with no answer is left unanswered.
+func script(answers map[string]string) mediatest.Option {
+	return mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+		if a, ok := answers[id]; ok {
+			l.Press(a)
+		}
+	})
+}
+
+func honest(c *kba.Customer) map[string]string {
+	a := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1", "ask_account": c.Account + "#"}
+	for _, f := range []kba.Factor{"dob", "zip", "ssn_last4", "pin", "last_payment"} {
+		s, _ := kba.Spec(f)
+		a[s.Prompt] = kba.AnswerDigits(c, f)
+		if s.Terminator {
+			a[s.Prompt] += "#"
+		}
+	}
+	return a
+}
+
+func startFor(c *kba.Customer, params map[string]string) *media.Start {
+	from := "+15555550123"
+	if c != nil && len(c.Phones) > 0 {
+		from = c.Phones[0]
+	}
+	return &media.Start{CallID: "CAtest", From: from, To: "+18005550199", Verstat: "TN-Validation-Passed-A", Params: params}
+}
+
+func (h *harness) run(t *testing.T, start *media.Start, opts ...mediatest.Option) (Result, error, *mediatest.Leg) {
+	t.Helper()
+	leg := mediatest.NewLeg(start, opts...)
+	res, err := h.engine.Run(context.Background(), leg)
+	select {
+	case <-leg.Ended():
+	default:
+		t.Fatal("flow returned without hanging up the leg")
+	}
+	return res, err, leg
+}
+
+func TestFlowVerifiedThroughMenus(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	res, err, leg := h.run(t, startFor(c, nil), script(honest(c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"welcome", "language_menu", "request_menu", "ask_account", "ask_dob", "ask_zip", "verified"}
+	if got := leg.Played(); !slices.Equal(got, want) {
+		t.Fatalf("prompts %v\nwant    %v", got, want)
+	}
+	if res.Outcome != "verified" || res.Request != "know_categories" || res.Level != "reasonable" || res.JTI != "jti-1" {
+		t.Fatalf("result %+v", res)
+	}
+	cl := h.issuer.claims[0]
+	if cl.Subject != "cus_ada" || cl.Call != "CAtest" || cl.ACR != "urn:callproof:ccpa:reasonable" ||
+		!slices.Equal(cl.DataPoints, []string{"dob", "zip"}) || !cl.ANIMatch || cl.Verstat != "TN-Validation-Passed-A" ||
+		cl.CCPARequest != "know_categories" || !strings.HasPrefix(cl.RequestID, "req_") || !slices.Contains(cl.AMR, "kba") {
+		t.Fatalf("claims %+v", cl)
+	}
+	v := h.pub.ofType("verified")
+	if len(v) != 1 || v[0].Token != "tok.1" || v[0].Level != "reasonable" {
+		t.Fatalf("agent verified messages %+v", v)
+	}
+	var steps []string
+	for _, m := range h.pub.ofType("step") {
+		steps = append(steps, m.Step+":"+m.Result)
+	}
+	if want := []string{"language_menu:passed", "request_menu:passed", "ask_account:passed", "dob:passed", "zip:passed"}; !slices.Equal(steps, want) {
+		t.Fatalf("steps %v, want %v", steps, want)
+	}
+	calls := h.pub.ofType("call")
+	if len(calls) != 2 || calls[0].State != "started" || calls[0].Caller != "***0100" || calls[1].State != "ended" {
+		t.Fatalf("call messages %+v", calls)
+	}
+}
+
+func TestFlowParametersSkipMenus(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	res, err, leg := h.run(t, startFor(c, map[string]string{"lang": "es-US", "request": "delete", "account": c.Account}), script(honest(c)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"welcome", "ask_dob", "ask_zip", "verified"}; !slices.Equal(leg.Played(), want) {
+		t.Fatalf("prompts %v, want %v", leg.Played(), want)
+	}
+	if res.Outcome != "verified" || res.Locale != "es-US" || res.Request != "delete" {
+		t.Fatalf("result %+v", res)
+	}
+	for _, l := range h.prompts.locales {
+		if l != "es-US" {
+			t.Fatalf("prompt played in %s on a Spanish call", l)
+		}
+	}
+}
+
+func TestFlowSpanishChosenInMenu(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	a := honest(c)
+	a["language_menu"] = "2"
+	res, _, _ := h.run(t, startFor(c, nil), script(a))
+	if res.Locale != "es-US" || res.Outcome != "verified" {
+		t.Fatalf("result %+v", res)
+	}
+	if last := h.prompts.locales[len(h.prompts.locales)-1]; last != "es-US" {
+		t.Fatalf("last prompt in %s", last)
+	}
+}
+
+func TestFlowWrongAnswerThenLockout(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	wrong := honest(c)
+	wrong["ask_zip"] = "00000"
+	for i := 0; i < 3; i++ {
+		res, err, leg := h.run(t, startFor(c, nil), script(wrong))
+		if err != nil || res.Outcome != "not_verified" || res.Reason != "mismatch" {
+			t.Fatalf("attempt %d: %+v %v", i+1, res, err)
+		}
+		if last := leg.Played()[len(leg.Played())-1]; last != "not_verified" {
+			t.Fatalf("attempt %d ended with %s", i+1, last)
+		}
+	}
+	if len(h.issuer.claims) != 0 {
+		t.Fatal("a token was issued for a failed caller")
+	}
+	// Now even the right answers are refused, from any number.
+	start := startFor(c, nil)
+	start.From = "+12125550000"
+	res, err, leg := h.run(t, start, script(honest(c)))
+	if err != nil || res.Outcome != "locked_out" {
+		t.Fatalf("after lockout: %+v %v", res, err)
+	}
+	if want := []string{"welcome", "language_menu", "request_menu", "ask_account", "locked_out"}; !slices.Equal(leg.Played(), want) {
+		t.Fatalf("prompts %v, want %v", leg.Played(), want)
+	}
+	nv := h.pub.ofType("not_verified")
+	if nv[len(nv)-1].Reason != "locked_out" {
+		t.Fatalf("agent reason %q", nv[len(nv)-1].Reason)
+	}
+}
+
+// An unknown account hears the same prompts, in the same order and number, as a known
+// account given a wrong answer, and fails the same way.
+func TestFlowUnknownAccountIndistinguishable(t *testing.T) {
+	c := ada(t)
+	wrong := honest(c)
+	wrong["ask_dob"] = "01011990"
+	h1 := newHarness(t)
+	known, _, legKnown := h1.run(t, startFor(c, nil), script(wrong))
+
+	unknown := honest(c)
+	unknown["ask_account"] = "99999999#"
+	h2 := newHarness(t)
+	res, _, legUnknown := h2.run(t, startFor(c, nil), script(unknown))
+
+	if !slices.Equal(legKnown.Played(), legUnknown.Played()) {
+		t.Fatalf("known+wrong heard %v\nunknown heard     %v", legKnown.Played(), legUnknown.Played())
+	}
+	if known.Outcome != res.Outcome || known.Reason != res.Reason {
+		t.Fatalf("known+wrong %+v, unknown %+v", known, res)
+	}
+	// The unknown account is locked out the same way after repeated failures.
+	for i := 0; i < 2; i++ {
+		h2.run(t, startFor(c, nil), script(unknown))
+	}
+	res, _, _ = h2.run(t, startFor(c, nil), script(unknown))
+	if res.Outcome != "locked_out" {
+		t.Fatalf("unknown account after 3 failures: %+v", res)
+	}
+}
+
+func TestFlowNoInputReprompts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		c := ada(t)
+		a := honest(c)
+		delete(a, "ask_dob")
+		began := time.Now()
+		res, err, leg := h.run(t, startFor(c, nil), script(a))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"welcome", "language_menu", "request_menu", "ask_account", "ask_dob",
+			"no_input", "ask_dob", "no_input", "ask_dob", "ask_zip", "not_verified"}
+		if !slices.Equal(leg.Played(), want) {
+			t.Fatalf("prompts %v\nwant    %v", leg.Played(), want)
+		}
+		if res.Outcome != "not_verified" {
+			t.Fatalf("result %+v", res)
+		}
+		if took := time.Since(began); took != 15*time.Second {
+			t.Fatalf("three first-digit timeouts took %v, want 15s", took)
+		}
+	})
+}
+
+func TestFlowInvalidInputReprompts(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	n := 0
+	a := honest(c)
+	leg := mediatest.NewLeg(startFor(c, nil), mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+		if id == "ask_dob" && n == 0 {
+			n++
+			l.Press("13452000") // month 13: not a date
+			return
+		}
+		if ans, ok := a[id]; ok {
+			l.Press(ans)
+		}
+	}))
+	res, err := h.engine.Run(context.Background(), leg)
+	if err != nil || res.Outcome != "verified" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	want := []string{"welcome", "language_menu", "request_menu", "ask_account", "ask_dob", "invalid_input", "ask_dob", "ask_zip", "verified"}
+	if !slices.Equal(leg.Played(), want) {
+		t.Fatalf("prompts %v\nwant    %v", leg.Played(), want)
+	}
+}
+
+// A digit during a prompt clears playback and counts as the first digit of the answer.
+func TestFlowBargeIn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		c := ada(t)
+		a := honest(c)
+		leg := mediatest.NewLeg(startFor(c, nil), mediatest.HoldMarks(), mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+			if ans, ok := a[id]; ok {
+				l.Press(ans) // while the prompt is still "playing"
+			} else if id == "welcome" {
+				go func() { time.Sleep(time.Second); l.Finish() }()
+			}
+		}))
+		done := make(chan Result)
+		go func() {
+			res, _ := h.engine.Run(context.Background(), leg)
+			done <- res
+		}()
+		// Marks of the final prompt are held too: acknowledge them so the flow can finish.
+		go func() {
+			for {
+				select {
+				case <-leg.Ended():
+					return
+				case <-time.After(3 * time.Second):
+					leg.Finish()
+				}
+			}
+		}()
+		res := <-done
+		if res.Outcome != "verified" {
+			t.Fatalf("result %+v", res)
+		}
+		if leg.Cleared() < 5 {
+			t.Fatalf("cleared %d times, want one per answered question", leg.Cleared())
+		}
+	})
+}
+
+// Digits keyed ahead answer the next questions and cut their prompts short.
+func TestFlowTypeAhead(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	a := honest(c)
+	leg := mediatest.NewLeg(startFor(c, nil), mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+		if id == "welcome" {
+			l.Press("1" + "1" + a["ask_account"] + a["ask_dob"] + a["ask_zip"])
+		}
+	}))
+	res, err := h.engine.Run(context.Background(), leg)
+	if err != nil || res.Outcome != "verified" {
+		t.Fatalf("%+v %v (prompts %v)", res, err, leg.Played())
+	}
+}
+
+func TestFlowHangupMidway(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	a := honest(c)
+	leg := mediatest.NewLeg(startFor(c, nil), mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+		if id == "ask_zip" {
+			l.HangUp()
+			return
+		}
+		if ans, ok := a[id]; ok {
+			l.Press(ans)
+		}
+	}))
+	res, err := h.engine.Run(context.Background(), leg)
+	if err != nil || res.Reason != "hangup" || res.Outcome != "" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if len(h.issuer.claims) != 0 || len(h.pub.ofType("verified")) != 0 {
+		t.Fatal("verified after hangup")
+	}
+}
+
+func TestFlowFailsClosed(t *testing.T) {
+	c := ada(t)
+	cases := []struct {
+		name   string
+		mutate func(*harness)
+	}{
+		{"store unavailable", func(h *harness) { h.attempts = brokenAttempts{} }},
+		{"signer fails", func(h *harness) { h.issuer.err = errors.New("hsm offline") }},
+		{"prompt missing", func(h *harness) { h.prompts.missing = "ask_zip" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, tc.mutate)
+			res, err, leg := h.run(t, startFor(c, nil), script(honest(c)))
+			if err == nil {
+				t.Fatal("no error for a failure of ours")
+			}
+			if res.Outcome != "technical_difficulty" || res.JTI != "" {
+				t.Fatalf("result %+v", res)
+			}
+			if len(h.pub.ofType("verified")) != 0 {
+				t.Fatal("agent told verified")
+			}
+			nv := h.pub.ofType("not_verified")
+			if len(nv) == 0 || nv[len(nv)-1].Reason != "technical_difficulty" {
+				t.Fatalf("agent not told why: %+v", nv)
+			}
+			if tc.name != "prompt missing" {
+				if last := leg.Played()[len(leg.Played())-1]; last != "technical_difficulty" {
+					t.Fatalf("caller last heard %s", last)
+				}
+			}
+		})
+	}
+}
+
+func TestFlowKnowSpecificNeedsDeclaration(t *testing.T) {
+	c := ada(t)
+	for _, tc := range []struct {
+		decl    string
+		outcome string
+	}{{"1", "verified"}, {"2", "not_verified"}} {
+		h := newHarness(t)
+		a := honest(c)
+		a["declaration"] = tc.decl
+		res, _, leg := h.run(t, startFor(c, map[string]string{"request": "know_specific"}), script(a))
+		if res.Outcome != tc.outcome {
+			t.Fatalf("declaration %s: %+v", tc.decl, res)
+		}
+		want := []string{"welcome", "language_menu", "ask_account", "ask_dob", "ask_zip", "ask_ssn_last4", "declaration", tc.outcome}
+		if !slices.Equal(leg.Played(), want) {
+			t.Fatalf("prompts %v\nwant    %v", leg.Played(), want)
+		}
+		if tc.outcome == "verified" {
+			cl := h.issuer.claims[0]
+			if !cl.Declaration || cl.ACR != "urn:callproof:ccpa:reasonably-high" {
+				t.Fatalf("claims %+v", cl)
+			}
+		}
+	}
+}
+
+func TestFlowOptOutNeedsNoVerification(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	a := honest(c)
+	a["request_menu"] = "5"
+	res, err, leg := h.run(t, startFor(c, nil), script(a))
+	if err != nil || res.Outcome != "opt_out_confirmed" || res.Request != "opt_out" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	want := []string{"welcome", "language_menu", "request_menu", "ask_account", "opt_out_confirmed", "goodbye"}
+	if !slices.Equal(leg.Played(), want) {
+		t.Fatalf("prompts %v, want %v", leg.Played(), want)
+	}
+	if len(h.issuer.claims) != 0 {
+		t.Fatal("token issued for an opt-out")
+	}
+}
+
+func TestOutcomeFor(t *testing.T) {
+	cases := []struct {
+		err             error
+		outcome, reason string
+		ours            bool
+	}{
+		{nil, "", "", false},
+		{ErrHangup, "", "hangup", false},
+		{fmt.Errorf("play: %w", ErrHangup), "", "hangup", false},
+		{errLocked, "locked_out", "locked_out", false},
+		{ErrNoInput, "not_verified", "no_input", false},
+		{ErrInvalidInput, "not_verified", "invalid_input", false},
+		{fmt.Errorf("%w: redis down", ErrStore), "technical_difficulty", "technical_difficulty", true},
+		{ErrIssue, "technical_difficulty", "technical_difficulty", true},
+		{ErrPrompt, "technical_difficulty", "technical_difficulty", true},
+		{errors.New("unforeseen"), "technical_difficulty", "technical_difficulty", true},
+	}
+	for _, c := range cases {
+		o, r, ours := outcomeFor(c.err)
+		if o != c.outcome || r != c.reason || ours != c.ours {
+			t.Errorf("outcomeFor(%v) = %q %q %v, want %q %q %v", c.err, o, r, ours, c.outcome, c.reason, c.ours)
+		}
+	}
+}
+
+// No log line carries what the caller keyed: run every path with the demo customers and scan
+// the logs for their answers.
+// It runs in a synctest bubble so that durations in the logs are exact and cannot contain a
+// digit string by chance.
+func TestLogsNeverContainAnswers(t *testing.T) {
+	synctest.Test(t, testLogsNeverContainAnswers)
+}
+
+func testLogsNeverContainAnswers(t *testing.T) {
+	dir := kba.DemoDirectory()
+	for _, c := range dir.Customers() {
+		h := newHarness(t)
+		a := honest(c)
+		h.run(t, startFor(c, map[string]string{"request": "know_specific"}), script(a))
+		wrong := honest(c)
+		wrong["ask_zip"] = "00000"
+		h.run(t, startFor(c, nil), script(wrong))
+		secrets := []string{c.Account, c.Zip, c.SSNLast4, c.PIN, kba.AnswerDigits(c, "dob"), "tok.1"}
+		for _, p := range c.Phones {
+			secrets = append(secrets, strings.TrimPrefix(p, "+"))
+		}
+		for _, e := range h.logs.All() {
+			line := e.Message
+			for k, v := range e.ContextMap() {
+				line += fmt.Sprintf(" %s=%v", k, v)
+			}
+			for _, s := range secrets {
+				if s != "" && strings.Contains(line, s) {
+					t.Errorf("log line contains a caller's value %q: %s", s, line)
+				}
+			}
+		}
+		if h.logs.Len() == 0 {
+			t.Fatal("no logs captured: the scan proves nothing")
+		}
+	}
+}
