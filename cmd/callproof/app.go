@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/callproof/callproof/ivr"
+	"github.com/callproof/callproof/kba"
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/twilio"
+	"github.com/callproof/callproof/prompts"
+	"github.com/callproof/callproof/sessions"
+	"github.com/callproof/callproof/sessions/agent"
+	"github.com/callproof/callproof/sessions/token"
+)
+
+// App is a wired Callproof node: everything the server runs, built from a Config. The
+// end-to-end tests build one without flags.
+type App struct {
+	cfg       Config
+	log       *zap.Logger
+	directory *kba.Directory
+	catalog   *prompts.Catalog
+	store     *sessions.Memory
+	signer    *token.Signer
+	hub       *agent.Hub
+	engine    *ivr.Engine
+	handler   http.Handler
+	metrics   *metrics
+
+	calls    sync.WaitGroup
+	live     atomic.Int64
+	draining atomic.Bool
+	// hard is cancelled when live calls must stop now (second signal, drain deadline).
+	hard       context.Context
+	hardCancel context.CancelFunc
+	closeOnce  sync.Once
+}
+
+// NewApp builds a node from cfg. cfg must have been through Config.finish.
+func NewApp(cfg Config, log *zap.Logger) (*App, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := &App{cfg: cfg, log: log}
+	a.hard, a.hardCancel = context.WithCancel(context.Background())
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	var err error
+	if cfg.Directory != "" {
+		data, err := os.ReadFile(cfg.Directory)
+		if err != nil {
+			return nil, fmt.Errorf("directory: %w", err)
+		}
+		if a.directory, err = kba.ParseDirectory(data); err != nil {
+			return nil, fmt.Errorf("directory %s: %w", cfg.Directory, err)
+		}
+	} else {
+		a.directory = kba.DemoDirectory()
+	}
+	if a.catalog, err = prompts.Load(); err != nil {
+		return nil, err
+	}
+	serverKey, err := loadOrCreateServerKey(cfg.Data)
+	if err != nil {
+		return nil, err
+	}
+	var key []byte
+	if cfg.SigningKeyFile != "" {
+		k, err := token.LoadKeyFile(cfg.SigningKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+		key = k
+	} else {
+		k, err := token.LoadOrCreateKey(cfg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("signing key: %w", err)
+		}
+		key = k
+	}
+	a.signer, err = token.NewSigner(key, token.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, Lifetime: cfg.TokenLifetime})
+	if err != nil {
+		return nil, err
+	}
+	a.store = sessions.NewMemory()
+	a.hub = agent.NewHub(log.Named("agent"), a.store)
+	lockout := kba.DefaultLockout()
+	if cfg.LockoutFailures > 0 {
+		lockout.MaxFailures = cfg.LockoutFailures
+	}
+	if cfg.LockoutWindow > 0 {
+		lockout.Window = cfg.LockoutWindow
+	}
+	if cfg.LockoutDuration > 0 {
+		lockout.Duration = cfg.LockoutDuration
+	}
+	a.engine, err = ivr.New(ivr.Config{
+		FirstDigitTimeout: cfg.FirstDigitTimeout,
+		InterDigitTimeout: cfg.InterDigitTimeout,
+		Lockout:           lockout,
+	}, a.catalog, a.directory, a.store, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")))
+	if err != nil {
+		return nil, err
+	}
+	mode, err := media.ParseDTMFMode(cfg.DTMF)
+	if err != nil {
+		return nil, err
+	}
+	a.metrics = newMetrics()
+	for _, t := range []string{"twilio"} {
+		a.metrics.live.WithLabelValues(t) // export zero before the first call
+	}
+	tw := twilio.Config{AuthToken: cfg.TwilioAuthToken, PublicURL: cfg.PublicURL, DTMF: mode}
+	if err := tw.Validate(); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /v1/twilio", a.admit(twilio.NewHandler(tw, a.serveLeg, log.Named("twilio"))))
+	mux.Handle("POST /v1/twilio/voice", twilio.VoiceHandler(tw))
+	mux.Handle("GET /v1/agent", a.hub.Handler(cfg.AgentKeys))
+	mux.Handle("GET /.well-known/jwks.json", a.signer.JWKSHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
+	a.handler = mux
+	return a, nil
+}
+
+// Handler is the node's HTTP surface.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// admit refuses new calls while draining.
+func (a *App) admit(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			http.Error(w, "draining: not accepting new calls", http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if a.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "draining")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// serveLeg runs the flow on one leg; adapters call it in their own goroutine.
+func (a *App) serveLeg(ctx context.Context, leg media.Leg) {
+	a.calls.Add(1)
+	defer a.calls.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(a.hard, cancel)
+	defer stop()
+	transport := leg.Info().Transport
+	a.live.Add(1)
+	a.metrics.live.WithLabelValues(transport).Inc()
+	defer func() {
+		a.live.Add(-1)
+		a.metrics.live.WithLabelValues(transport).Dec()
+	}()
+	began := time.Now()
+	res, _ := a.engine.Run(ctx, leg)
+	outcome := res.Outcome
+	if outcome == "" {
+		outcome = res.Reason
+	}
+	a.metrics.calls.WithLabelValues(transport, outcome).Inc()
+	if res.Outcome == "verified" || res.Outcome == "not_verified" || res.Outcome == "locked_out" {
+		a.metrics.duration.WithLabelValues(res.Outcome).Observe(time.Since(began).Seconds())
+	}
+}
+
+// Serve accepts on ln until ctx is cancelled (stop now) or the drain signal in ctx fires (stop
+// accepting, let live calls finish up to the drain timeout). It returns nil on a clean stop.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		a.Close()
+		return err
+	case <-ctx.Done():
+	case <-drainSignal(ctx):
+	}
+	a.draining.Store(true)
+	a.log.Info("draining", zap.Int64("live_calls", a.live.Load()), zap.Duration("deadline", a.cfg.DrainTimeout))
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(shutCtx) // stops accepting; hijacked call sockets are ours to drain
+	cancel()
+	a.drain(ctx)
+	a.Close()
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// drain waits for live calls until they end, the deadline passes or ctx is cancelled, then
+// stops whatever is left.
+func (a *App) drain(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { a.calls.Wait(); close(done) }()
+	deadline := time.NewTimer(a.cfg.DrainTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			a.log.Info("drained")
+			return
+		case <-tick.C:
+			a.log.Info("draining", zap.Int64("live_calls", a.live.Load()))
+		case <-ctx.Done():
+			a.hardCancel()
+			<-done
+			return
+		case <-deadline.C:
+			a.log.Warn("drain deadline passed; ending live calls", zap.Int64("live_calls", a.live.Load()))
+			a.hardCancel()
+			<-done
+			return
+		}
+	}
+}
+
+// Close stops every live call and the agent hub. It is idempotent.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		a.draining.Store(true)
+		a.hardCancel()
+		a.calls.Wait()
+		a.hub.Close()
+	})
+}
+
+// loadOrCreateServerKey returns the node's HMAC key for hashing account and caller numbers
+// before they reach a store, creating it on first start. Nodes sharing state must share it.
+func loadOrCreateServerKey(dir string) ([]byte, error) {
+	path := filepath.Join(dir, "server-key")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+		if err != nil || len(key) < 32 {
+			return nil, fmt.Errorf("server key %s: want 64 hex digits", path)
+		}
+		return key, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("server key: %w", err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("server key: %w", err)
+	}
+	return key, nil
+}
+
+// metrics are the node's Prometheus series. Labels are bounded: transport and outcome only.
+type metrics struct {
+	reg      *prometheus.Registry
+	live     *prometheus.GaugeVec
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := &metrics{
+		reg: reg,
+		live: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "callproof_live_calls",
+			Help: "Calls in progress, by transport."}, []string{"transport"}),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "callproof_calls_total",
+			Help: "Calls ended, by transport and outcome."}, []string{"transport", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "callproof_verification_seconds",
+			Help: "Time from call start to the decision.", Buckets: prometheus.ExponentialBuckets(5, 1.5, 10)},
+			[]string{"outcome"}),
+	}
+	reg.MustRegister(m.live, m.calls, m.duration)
+	return m
+}

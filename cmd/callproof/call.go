@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/callproof/callproof/kba"
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/twilio"
+	"github.com/callproof/callproof/sessions"
+	"github.com/callproof/callproof/sessions/token"
+)
+
+// callOptions are the simulated caller's settings.
+type callOptions struct {
+	server    string
+	platform  string
+	customer  string
+	directory string
+	answers   string
+	agentKey  string
+	request   string
+	lang      string
+	from, to  string
+	verstat   string
+	dtmf      string
+	realtime  bool
+	bargeIn   bool
+	timeout   time.Duration
+	authToken string
+	issuer    string
+	audience  string
+	dataDir   string
+}
+
+// callReport is what a simulated call observed.
+type callReport struct {
+	CallSid  string
+	Prompts  []string
+	Outcome  string
+	Agent    []sessions.AgentMessage
+	Token    string
+	Verified *token.Verified
+	TokenErr error
+}
+
+func runCall(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var o callOptions
+	fs := flag.NewFlagSet("call", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&o.platform, "platform", "twilio", "platform dialect to speak: twilio")
+	fs.StringVar(&o.customer, "customer", "", "customer id whose answers to give (from --directory)")
+	fs.StringVar(&o.directory, "directory", "", "customer directory YAML (default: the demo directory)")
+	fs.StringVar(&o.answers, "answers", "", "answers by prompt id, overriding the customer's: ask_dob=01011990,ask_zip=94107")
+	fs.StringVar(&o.agentKey, "agent-key", "", "agent key to watch the agent stream (default: CALLPROOF_AGENT_KEY or the demo's key file)")
+	fs.StringVar(&o.request, "request", "", "request type passed as a stream parameter (default: chosen in the menu: know_categories)")
+	fs.StringVar(&o.lang, "lang", "", "language passed as a stream parameter, en-US or es-US (default: chosen in the menu: en-US)")
+	fs.StringVar(&o.from, "from", "", "caller number (default: the customer's first phone)")
+	fs.StringVar(&o.to, "to", "+18005550199", "dialled number")
+	fs.StringVar(&o.verstat, "verstat", "TN-Validation-Passed-A", "STIR/SHAKEN verstat the platform reports")
+	fs.StringVar(&o.dtmf, "dtmf", "events", "how digits are sent: events (platform digit events)")
+	fs.BoolVar(&o.realtime, "realtime", false, "play prompts out in real time before acknowledging marks")
+	fs.BoolVar(&o.bargeIn, "barge-in", false, "answer as soon as a question starts, interrupting it (with --realtime)")
+	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
+	fs.StringVar(&o.authToken, "auth-token", "", "Twilio auth token to sign the stream request with (default: CALLPROOF_TWILIO_AUTH_TOKEN)")
+	fs.StringVar(&o.issuer, "issuer", "callproof", "expected token issuer")
+	fs.StringVar(&o.audience, "audience", "callproof-agent", "expected token audience")
+	fs.StringVar(&o.dataDir, "data", "", "the demo's data directory, to find its agent key")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	if o.platform != "twilio" {
+		return exitError{code: 2, msg: fmt.Sprintf("call: platform %q is not supported by this build (twilio)", o.platform)}
+	}
+	if o.dtmf != "events" {
+		return exitError{code: 2, msg: fmt.Sprintf("call: --dtmf %q is not supported by this build (events)", o.dtmf)}
+	}
+	if o.authToken == "" {
+		o.authToken = getenv("CALLPROOF_TWILIO_AUTH_TOKEN")
+	}
+	if o.agentKey == "" {
+		o.agentKey = getenv("CALLPROOF_AGENT_KEY")
+	}
+	if o.agentKey == "" {
+		dir := o.dataDir
+		if dir == "" {
+			dir = demoDataDir()
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, agentKeyFile)); err == nil {
+			o.agentKey = strings.TrimSpace(string(data))
+		}
+	}
+	answers, cust, err := buildAnswers(o)
+	if err != nil {
+		return exitError{code: 2, msg: "call: " + err.Error()}
+	}
+	if o.from == "" {
+		o.from = "+15555550123"
+		if cust != nil && len(cust.Phones) > 0 {
+			o.from = cust.Phones[0]
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	rep, err := placeCall(ctx, o, answers, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "outcome: %s\n", rep.Outcome)
+	if rep.Outcome != "verified" {
+		return exitError{code: 1, msg: "caller not verified"}
+	}
+	switch {
+	case o.agentKey == "":
+		return exitError{code: 1, msg: "verified, but no agent key to receive the token (--agent-key)"}
+	case rep.Token == "":
+		return exitError{code: 1, msg: "verified, but the agent stream delivered no token"}
+	case rep.TokenErr != nil:
+		return exitError{code: 1, msg: "token does not verify: " + rep.TokenErr.Error()}
+	}
+	v := rep.Verified
+	if cust != nil && v.Subject != cust.ID {
+		return exitError{code: 1, msg: fmt.Sprintf("token subject %q is not %q", v.Subject, cust.ID)}
+	}
+	if v.Call != rep.CallSid {
+		return exitError{code: 1, msg: fmt.Sprintf("token call %q is not %q", v.Call, rep.CallSid)}
+	}
+	fmt.Fprintf(stdout, "token: signature verified against %s (kid %s)\n", jwksURL(o.server), v.KeyID)
+	fmt.Fprintf(stdout, "  sub %s  acr %s  amr %v  request %s  data_points %v  jti %s  expires %s\n",
+		v.Subject, v.ACR, v.AMR, v.CCPARequest, v.DataPoints, v.ID, v.Expiry.Format(time.RFC3339))
+	return nil
+}
+
+// buildAnswers maps prompt ids to the digits the simulated caller keys.
+func buildAnswers(o callOptions) (map[string]string, *kba.Customer, error) {
+	dir := kba.DemoDirectory()
+	if o.directory != "" {
+		data, err := os.ReadFile(o.directory)
+		if err != nil {
+			return nil, nil, err
+		}
+		if dir, err = kba.ParseDirectory(data); err != nil {
+			return nil, nil, err
+		}
+	}
+	answers := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1"}
+	if strings.HasPrefix(strings.ToLower(o.lang), "es") {
+		answers["language_menu"] = "2"
+	}
+	for digit, req := range map[string]string{"1": "know_categories", "2": "know_specific", "3": "delete",
+		"4": "correct", "5": "opt_out", "6": "limit", "7": "account_service"} {
+		if o.request == req {
+			answers["request_menu"] = digit
+		}
+	}
+	var cust *kba.Customer
+	if o.customer != "" {
+		c, ok := dir.ByID(o.customer)
+		if !ok {
+			return nil, nil, fmt.Errorf("customer %q is not in the directory", o.customer)
+		}
+		cust = c
+		answers["ask_account"] = c.Account + "#"
+		for _, f := range []kba.Factor{"dob", "zip", "ssn_last4", "pin", "last_payment"} {
+			spec, ok := kba.Spec(f)
+			if !ok {
+				continue
+			}
+			a := kba.AnswerDigits(c, f)
+			if spec.Terminator {
+				a += "#"
+			}
+			answers[spec.Prompt] = a
+		}
+	}
+	if o.answers != "" {
+		for _, kv := range strings.Split(o.answers, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok || k == "" {
+				return nil, nil, fmt.Errorf("--answers: %q is not prompt=digits", kv)
+			}
+			for _, r := range v {
+				if !strings.ContainsRune("0123456789*#", r) {
+					return nil, nil, fmt.Errorf("--answers: %s: only 0-9, * and # can be keyed", k)
+				}
+			}
+			answers[k] = v
+		}
+	}
+	if cust == nil && o.answers == "" {
+		return nil, nil, errors.New("give --customer or --answers")
+	}
+	return answers, cust, nil
+}
+
+func wsURL(server, path string) (string, error) {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("server %q: want http(s)://host:port", server)
+	}
+	switch u.Scheme {
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path = path
+	return u.String(), nil
+}
+
+func jwksURL(server string) string { return strings.TrimSuffix(server, "/") + "/.well-known/jwks.json" }
+
+func newCallSid() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "CA" + hex.EncodeToString(b[:])
+}
+
+// placeCall plays the platform's side of one call and, with an agent key, watches the agent
+// stream for the outcome and the token.
+func placeCall(ctx context.Context, o callOptions, answers map[string]string, out io.Writer) (*callReport, error) {
+	rep := &callReport{CallSid: newCallSid()}
+	var agentMsgs <-chan sessions.AgentMessage
+	if o.agentKey != "" {
+		ch, closeAgent, err := watchAgent(ctx, o.server, o.agentKey, rep.CallSid)
+		if err != nil {
+			return nil, fmt.Errorf("agent stream: %w", err)
+		}
+		defer closeAgent()
+		agentMsgs = ch
+	}
+	streamURL, err := wsURL(o.server, "/v1/twilio")
+	if err != nil {
+		return nil, err
+	}
+	params := map[string]string{}
+	if o.request != "" {
+		params["request"] = o.request
+	}
+	if o.lang != "" {
+		params["lang"] = o.lang
+	}
+	fmt.Fprintf(out, "call %s -> %s from %s\n", rep.CallSid, streamURL, media.MaskPhone(o.from))
+	cl, err := twilio.Dial(ctx, streamURL, twilio.CallParams{
+		CallSid: rep.CallSid, StreamSid: "MZ" + rep.CallSid[2:], AccountSid: "AC" + strings.Repeat("0", 32),
+		From: o.from, To: o.to, Verstat: o.verstat, Params: params, AuthToken: o.authToken,
+	}, twilio.WithRealtimePlayback(o.realtime))
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	defer cl.Close()
+
+	answer := func(id string) error {
+		digits, ok := answers[id]
+		if !ok {
+			return nil
+		}
+		fmt.Fprintf(out, "  keyed %d digits\n", len(strings.TrimSuffix(digits, "#")))
+		for i := 0; i < len(digits); i++ {
+			if err := cl.SendDTMF(digits[i]); err != nil {
+				return err
+			}
+			if o.realtime {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		return nil
+	}
+	for ev := range cl.Events() {
+		switch ev.Kind {
+		case "mark":
+			rep.Prompts = append(rep.Prompts, ev.Mark)
+			fmt.Fprintf(out, "prompt %s\n", ev.Mark)
+			switch ev.Mark {
+			case "verified", "not_verified", "locked_out", "opt_out_confirmed", "technical_difficulty":
+				rep.Outcome = ev.Mark
+			}
+			if o.bargeIn || !o.realtime {
+				if err := answer(ev.Mark); err != nil {
+					return rep, err
+				}
+			}
+		case "played":
+			if o.realtime && !o.bargeIn {
+				if err := answer(ev.Mark); err != nil {
+					return rep, err
+				}
+			}
+		case "error":
+			fmt.Fprintf(out, "stream error: %v\n", ev.Err)
+		case "closed":
+			if ev.CloseCode != websocket.CloseNormalClosure && ev.CloseCode != 0 {
+				fmt.Fprintf(out, "stream closed: %d %s\n", ev.CloseCode, ev.CloseText)
+			}
+		}
+	}
+	if agentMsgs == nil {
+		return rep, nil
+	}
+	wait := time.NewTimer(3 * time.Second)
+	defer wait.Stop()
+	for {
+		select {
+		case m, ok := <-agentMsgs:
+			if !ok {
+				return rep, nil
+			}
+			rep.Agent = append(rep.Agent, m)
+			printAgent(out, m)
+			switch m.Type {
+			case "verified":
+				rep.Token = m.Token
+				rep.Verified, rep.TokenErr = checkToken(ctx, o, m.Token)
+			case "call":
+				if m.State == "ended" {
+					return rep, nil
+				}
+			}
+		case <-wait.C:
+			return rep, nil
+		case <-ctx.Done():
+			return rep, ctx.Err()
+		}
+	}
+}
+
+func printAgent(out io.Writer, m sessions.AgentMessage) {
+	switch m.Type {
+	case "call":
+		if m.State == "ended" {
+			fmt.Fprintf(out, "agent: call ended (%s)\n", m.Reason)
+			return
+		}
+		fmt.Fprintf(out, "agent: call %s caller %s transport %s\n", m.State, m.Caller, m.Transport)
+	case "step":
+		fmt.Fprintf(out, "agent: step %s %s\n", m.Step, m.Result)
+	case "verified":
+		fmt.Fprintf(out, "agent: verified level %s request %s amr %v (token received)\n", m.Level, m.Request, m.AMR)
+	case "not_verified":
+		fmt.Fprintf(out, "agent: not verified: %s\n", m.Reason)
+	}
+}
+
+func checkToken(ctx context.Context, o callOptions, raw string) (*token.Verified, error) {
+	keys, err := token.FetchJWKS(ctx, http.DefaultClient, jwksURL(o.server))
+	if err != nil {
+		return nil, err
+	}
+	return token.Verify(raw, keys, token.Expected{Issuer: o.issuer, Audience: o.audience, Now: time.Now()})
+}
+
+// watchAgent subscribes to one call on the agent stream. Messages arrive on the channel until
+// the returned func is called.
+func watchAgent(ctx context.Context, server, key, call string) (<-chan sessions.AgentMessage, func(), error) {
+	u, err := wsURL(server, "/v1/agent")
+	if err != nil {
+		return nil, nil, err
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+key)
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
+	if err != nil {
+		if resp != nil {
+			return nil, nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, nil, err
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "call": call}); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	ch := make(chan sessions.AgentMessage, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			var m sessions.AgentMessage
+			if json.Unmarshal(data, &m) == nil && m.Call == call {
+				select {
+				case ch <- m:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, func() { conn.Close(); <-done }, nil
+}

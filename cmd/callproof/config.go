@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the server's configuration. Every key can come from the YAML file given to
+// --config, from a CALLPROOF_* environment variable, or from a flag; flags win over the
+// environment, which wins over the file.
+type Config struct {
+	// HTTP is the listen address of the HTTP listener. Default ":8080".
+	HTTP string `yaml:"http"`
+	// SIP and AudioSocket are the SIP and AudioSocket listen addresses; empty disables them.
+	SIP         string `yaml:"sip"`
+	AudioSocket string `yaml:"audiosocket"`
+	// Data is the data directory (signing key, server key, audit log). Demo default: a folder
+	// under the user's cache directory.
+	Data string `yaml:"data"`
+	// Directory is a customer directory YAML file; empty uses the embedded demo directory
+	// (demo only: serve requires one).
+	Directory string `yaml:"directory"`
+	// Redis is the Redis URL for shared state; empty keeps state in memory.
+	Redis string `yaml:"redis"`
+	// AgentKeys authenticate agent desktops on /v1/agent. Demo default: one random key.
+	AgentKeys []string `yaml:"agent_keys"`
+	// AgentKeysFile holds agent keys, one per line (keeps them off the command line).
+	AgentKeysFile string `yaml:"agent_keys_file"`
+	// OTPWebhook is where one-time passcodes are posted.
+	OTPWebhook string `yaml:"otp_webhook"`
+	// PublicURL is the URL platforms dial (https://host), used for signatures and TwiML.
+	PublicURL string `yaml:"public_url"`
+	// TwilioAuthToken enables X-Twilio-Signature checks.
+	TwilioAuthToken     string `yaml:"twilio_auth_token"`
+	TwilioAuthTokenFile string `yaml:"twilio_auth_token_file"`
+	// SigningKeyFile is an Ed25519 PKCS#8 PEM key; default <data>/signing-key.pem, created on
+	// first start.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Issuer and Audience are the token's iss and aud. Defaults "callproof", "callproof-agent".
+	Issuer   string `yaml:"issuer"`
+	Audience string `yaml:"audience"`
+	// TokenLifetime is how long a token is valid. Default 5m.
+	TokenLifetime time.Duration `yaml:"token_lifetime"`
+	// DrainTimeout bounds how long SIGTERM waits for live calls. Default 30s.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// FirstDigitTimeout, InterDigitTimeout: digit collection. Defaults 5s, 3s.
+	FirstDigitTimeout time.Duration `yaml:"first_digit_timeout"`
+	InterDigitTimeout time.Duration `yaml:"inter_digit_timeout"`
+	// LockoutFailures, LockoutWindow, LockoutDuration: failed sessions that lock an account
+	// within the window, and for how long. Defaults 3, 24h, 30m.
+	LockoutFailures int           `yaml:"lockout_failures"`
+	LockoutWindow   time.Duration `yaml:"lockout_window"`
+	LockoutDuration time.Duration `yaml:"lockout_duration"`
+	// DTMF is the digit mode for platform legs: auto, events or inband. Default auto.
+	DTMF string `yaml:"dtmf"`
+	// LogFormat is "console" (demo default) or "json" (serve default); LogLevel debug, info,
+	// warn or error (default info).
+	LogFormat string `yaml:"log_format"`
+	LogLevel  string `yaml:"log_level"`
+}
+
+// envName maps a yaml key to its environment variable.
+func envName(key string) string { return "CALLPROOF_" + strings.ToUpper(key) }
+
+// loadConfigFile reads a YAML config strictly: unknown keys are errors.
+func loadConfigFile(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyEnv overlays CALLPROOF_* variables.
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	str := map[string]*string{
+		"http": &cfg.HTTP, "sip": &cfg.SIP, "audiosocket": &cfg.AudioSocket, "data": &cfg.Data,
+		"directory": &cfg.Directory, "redis": &cfg.Redis, "agent_keys_file": &cfg.AgentKeysFile,
+		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
+		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
+		"signing_key_file": &cfg.SigningKeyFile, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
+		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
+	}
+	for k, p := range str {
+		if v := getenv(envName(k)); v != "" {
+			*p = v
+		}
+	}
+	dur := map[string]*time.Duration{
+		"token_lifetime": &cfg.TokenLifetime, "drain_timeout": &cfg.DrainTimeout,
+		"first_digit_timeout": &cfg.FirstDigitTimeout, "inter_digit_timeout": &cfg.InterDigitTimeout,
+		"lockout_window": &cfg.LockoutWindow, "lockout_duration": &cfg.LockoutDuration,
+	}
+	for k, p := range dur {
+		if v := getenv(envName(k)); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", envName(k), err)
+			}
+			*p = d
+		}
+	}
+	if v := getenv(envName("lockout_failures")); v != "" {
+		if _, err := fmt.Sscan(v, &cfg.LockoutFailures); err != nil {
+			return fmt.Errorf("%s: %w", envName("lockout_failures"), err)
+		}
+	}
+	if v := getenv(envName("agent_keys")); v != "" {
+		cfg.AgentKeys = append(cfg.AgentKeys, splitList(v)...)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' }) {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// stringList is a repeatable flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parseServerFlags applies the file, the environment and the flags, in that order.
+func parseServerFlags(demo bool, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	name := "serve"
+	if demo {
+		name = "demo"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := fs.String("config", "", "YAML configuration file")
+	httpAddr := fs.String("http", "", "HTTP listen address (default :8080)")
+	sipAddr := fs.String("sip", "", "SIP listen address, UDP and TCP (e.g. :5060)")
+	asAddr := fs.String("audiosocket", "", "Asterisk AudioSocket listen address (e.g. :9092)")
+	data := fs.String("data", "", "data directory (keys, audit log)")
+	dir := fs.String("directory", "", "customer directory YAML file")
+	redisURL := fs.String("redis", "", "Redis URL for shared state (absent: in memory)")
+	otp := fs.String("otp-webhook", "", "URL that receives one-time passcodes")
+	public := fs.String("public-url", "", "public URL platforms dial (https://host)")
+	dtmf := fs.String("dtmf", "", "digit mode for platform legs: auto, events or inband")
+	var keys stringList
+	fs.Var(&keys, "agent-key", "agent key for /v1/agent (repeatable); prefer agent_keys_file or CALLPROOF_AGENT_KEYS")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return Config{}, exitError{code: 2, msg: fmt.Sprintf("%s: unexpected argument %q", name, fs.Arg(0))}
+	}
+	var cfg Config
+	if *configFile == "" {
+		*configFile = getenv("CALLPROOF_CONFIG")
+	}
+	if *configFile != "" {
+		if err := loadConfigFile(*configFile, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return Config{}, err
+	}
+	set := map[string]func(){}
+	set["http"] = func() { cfg.HTTP = *httpAddr }
+	set["sip"] = func() { cfg.SIP = *sipAddr }
+	set["audiosocket"] = func() { cfg.AudioSocket = *asAddr }
+	set["data"] = func() { cfg.Data = *data }
+	set["directory"] = func() { cfg.Directory = *dir }
+	set["redis"] = func() { cfg.Redis = *redisURL }
+	set["otp-webhook"] = func() { cfg.OTPWebhook = *otp }
+	set["public-url"] = func() { cfg.PublicURL = *public }
+	set["dtmf"] = func() { cfg.DTMF = *dtmf }
+	set["agent-key"] = func() { cfg.AgentKeys = append(cfg.AgentKeys, keys...) }
+	fs.Visit(func(f *flag.Flag) {
+		if apply, ok := set[f.Name]; ok {
+			apply()
+		}
+	})
+	return cfg, cfg.finish(demo)
+}
+
+// finish fills defaults and validates.
+func (c *Config) finish(demo bool) error {
+	if c.HTTP == "" {
+		c.HTTP = ":8080"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "json"
+		if demo {
+			c.LogFormat = "console"
+		}
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Data == "" {
+		if !demo {
+			return errors.New("serve: a data directory is required (--data, data:, CALLPROOF_DATA)")
+		}
+		c.Data = demoDataDir()
+	}
+	if c.Directory == "" && !demo {
+		return errors.New("serve: a customer directory is required (--directory, directory:, CALLPROOF_DIRECTORY)")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
+		return fmt.Errorf("http address %q: %w", c.HTTP, err)
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("public url %q: want http(s)://host", c.PublicURL)
+		}
+	}
+	// What this build does not do yet fails loudly rather than being ignored.
+	for name, v := range map[string]string{"sip": c.SIP, "audiosocket": c.AudioSocket, "redis": c.Redis, "otp-webhook": c.OTPWebhook} {
+		if v != "" {
+			return fmt.Errorf("--%s: not supported by this build yet (see the README's status table)", name)
+		}
+	}
+	if c.AgentKeysFile != "" {
+		data, err := os.ReadFile(c.AgentKeysFile)
+		if err != nil {
+			return fmt.Errorf("agent keys file: %w", err)
+		}
+		c.AgentKeys = append(c.AgentKeys, splitList(string(data))...)
+	}
+	if c.TwilioAuthTokenFile != "" {
+		data, err := os.ReadFile(c.TwilioAuthTokenFile)
+		if err != nil {
+			return fmt.Errorf("twilio auth token file: %w", err)
+		}
+		c.TwilioAuthToken = strings.TrimSpace(string(data))
+	}
+	for _, k := range c.AgentKeys {
+		if len(k) < 16 {
+			return errors.New("agent keys must be at least 16 characters")
+		}
+	}
+	if len(c.AgentKeys) == 0 && !demo {
+		return errors.New("serve: at least one agent key is required (agent_keys_file, CALLPROOF_AGENT_KEYS or --agent-key)")
+	}
+	return nil
+}
+
+// demoDataDir is where the demo keeps its keys between runs.
+func demoDataDir() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "callproof-demo")
+}

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/callproof/callproof/kba"
+)
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+const testAgentKey = "ak_test_0123456789abcdef"
+
+// node is a Callproof server on a loopback port.
+type node struct {
+	app  *App
+	url  string
+	logs *syncBuffer
+	data string
+}
+
+func startNode(t *testing.T, mutate func(*Config)) *node {
+	t.Helper()
+	cfg := Config{HTTP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	if err := cfg.finish(true); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	log, err := newLogger("json", "debug", logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := NewApp(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &node{app: app, url: "http://" + ln.Addr().String(), logs: logs, data: cfg.Data}
+}
+
+// callCLI runs `callproof call` against n and returns its exit error and output.
+func (n *node) callCLI(t *testing.T, args ...string) (error, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	args = append([]string{"call", "--server", n.url, "--agent-key", testAgentKey, "--timeout", "60s"}, args...)
+	err := run(context.Background(), args, func(string) string { return "" }, nil, &out, &errOut)
+	return err, out.String() + errOut.String()
+}
+
+func TestCallVerifiedEndToEnd(t *testing.T) {
+	n := startNode(t, nil)
+	err, out := n.callCLI(t, "--customer", "cus_ada")
+	if err != nil {
+		t.Fatalf("call: %v\n%s", err, out)
+	}
+	for _, want := range []string{"prompt welcome", "prompt ask_account", "prompt ask_dob", "prompt ask_zip",
+		"prompt verified", "outcome: verified", "agent: verified level reasonable", "token: signature verified"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCallWrongAnswersNotVerifiedThenLocked(t *testing.T) {
+	n := startNode(t, nil)
+	for i := 0; i < 3; i++ {
+		err, out := n.callCLI(t, "--customer", "cus_ada", "--answers", "ask_zip=00000")
+		if err == nil || !strings.Contains(out, "outcome: not_verified") || !strings.Contains(out, "agent: not verified: mismatch") {
+			t.Fatalf("attempt %d: %v\n%s", i+1, err, out)
+		}
+	}
+	err, out := n.callCLI(t, "--customer", "cus_ada", "--from", "+12125550000")
+	if err == nil || !strings.Contains(out, "outcome: locked_out") || !strings.Contains(out, "agent: not verified: locked_out") {
+		t.Fatalf("after three failures: %v\n%s", err, out)
+	}
+}
+
+// The token the agent receives verifies with an independent JWT library against the JWKS
+// served by the node.
+func TestTokenVerifiesWithIndependentLibrary(t *testing.T) {
+	n := startNode(t, nil)
+	ctx := context.Background()
+	o := callOptions{server: n.url, agentKey: testAgentKey, to: "+18005550199", from: "+14155550100",
+		verstat: "TN-Validation-Passed-A", issuer: "callproof", audience: "callproof-agent"}
+	answers, _, err := buildAnswers(callOptions{customer: "cus_ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := placeCall(ctx, o, answers, io.Discard)
+	if err != nil || rep.Token == "" {
+		t.Fatalf("call: %v, token %q", err, rep.Token)
+	}
+	resp, err := http.Get(n.url + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, "json") {
+		t.Fatalf("JWKS content type %q", ct)
+	}
+	var set struct {
+		Keys []struct{ Kty, Crv, X, Kid, Alg string } `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatal(err)
+	}
+	keyfunc := func(tok *jwt.Token) (any, error) {
+		for _, k := range set.Keys {
+			if k.Kid == tok.Header["kid"] && k.Kty == "OKP" && k.Crv == "Ed25519" {
+				x, err := base64.RawURLEncoding.DecodeString(k.X)
+				if err != nil {
+					return nil, err
+				}
+				return ed25519.PublicKey(x), nil
+			}
+		}
+		return nil, fmt.Errorf("kid %v not in JWKS", tok.Header["kid"])
+	}
+	claims := jwt.MapClaims{}
+	_, err = jwt.ParseWithClaims(rep.Token, claims, keyfunc, jwt.WithValidMethods([]string{"EdDSA"}),
+		jwt.WithIssuer("callproof"), jwt.WithAudience("callproof-agent"), jwt.WithExpirationRequired(), jwt.WithIssuedAt())
+	if err != nil {
+		t.Fatalf("golang-jwt rejects the token: %v", err)
+	}
+	for k, want := range map[string]any{"sub": "cus_ada", "call": rep.CallSid, "acr": "urn:callproof:ccpa:reasonable",
+		"ccpa_request": "know_categories", "ani_match": true, "verstat": "TN-Validation-Passed-A"} {
+		if claims[k] != want {
+			t.Errorf("claim %s = %v, want %v", k, claims[k], want)
+		}
+	}
+	for _, k := range []string{"jti", "iat", "exp", "amr", "data_points", "request_id"} {
+		if _, ok := claims[k]; !ok {
+			t.Errorf("claim %s missing", k)
+		}
+	}
+	// The offline verifier accepts it too, given the JWKS as a file.
+	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
+	resp2, _ := http.Get(n.url + "/.well-known/jwks.json")
+	data, _ := io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if err := os.WriteFile(jwksFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(ctx, []string{"token", "verify", "--jwks", jwksFile, rep.Token}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatalf("token verify: %v", err)
+	}
+	if !strings.Contains(out.String(), "cus_ada") {
+		t.Fatalf("token verify printed %s", out.String())
+	}
+	tampered := rep.Token[:len(rep.Token)-4] + "AAAA"
+	if err := run(ctx, []string{"token", "verify", "--jwks", jwksFile, tampered}, nil, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("token verify accepted a tampered token")
+	}
+}
+
+// The server's logs never contain what a caller keyed, the token, or a full phone number.
+func TestServerLogsHoldNoSecrets(t *testing.T) {
+	n := startNode(t, nil)
+	for _, c := range kba.DemoDirectory().Customers() {
+		if err, out := n.callCLI(t, "--customer", c.ID); err != nil {
+			t.Fatalf("%s: %v\n%s", c.ID, err, out)
+		}
+		n.callCLI(t, "--customer", c.ID, "--answers", "ask_dob=01011990")
+	}
+	logs := n.logs.String()
+	if !strings.Contains(logs, "call ended") {
+		t.Fatal("no call logs captured")
+	}
+	for _, c := range kba.DemoDirectory().Customers() {
+		for _, s := range append([]string{c.Account, c.Zip, c.SSNLast4, c.PIN, kba.AnswerDigits(c, "dob"), "01011990"}, c.Phones...) {
+			if strings.Contains(logs, s) {
+				t.Errorf("server logs contain %s's value %q", c.ID, s)
+			}
+		}
+	}
+	if strings.Contains(logs, "eyJ") {
+		t.Error("server logs contain a JWT")
+	}
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	n := startNode(t, nil)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "callproof_live_calls"} {
+		resp, err := http.Get(n.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestAgentStreamRequiresKey(t *testing.T) {
+	n := startNode(t, nil)
+	_, _, err := watchAgent(context.Background(), n.url, "wrong-key-0123456789", "CA1")
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("wrong agent key: %v", err)
+	}
+}
+
+func TestConfigLayers(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "callproof.yaml")
+	os.WriteFile(file, []byte("http: 127.0.0.1:9000\ndata: "+dir+"\ndirectory: /etc/dir.yaml\nagent_keys: [\"from-file-0123456789\"]\ntoken_lifetime: 2m\n"), 0o600)
+	env := map[string]string{"CALLPROOF_HTTP": "127.0.0.1:9001", "CALLPROOF_AGENT_KEYS": "from-env-0123456789"}
+	cfg, err := parseServerFlags(false, []string{"--config", file, "--http", "127.0.0.1:9002"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP != "127.0.0.1:9002" || cfg.Data != dir || cfg.TokenLifetime != 2*time.Minute || len(cfg.AgentKeys) != 2 || cfg.LogFormat != "json" {
+		t.Fatalf("config %+v", cfg)
+	}
+	cfg, err = parseServerFlags(false, []string{"--config", file}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.HTTP != "127.0.0.1:9001" {
+		t.Fatalf("env should override the file: %+v %v", cfg.HTTP, err)
+	}
+	os.WriteFile(file, []byte("htp: typo\n"), 0o600)
+	if _, err := parseServerFlags(false, []string{"--config", file}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("unknown config key accepted")
+	}
+	if _, err := parseServerFlags(false, nil, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("serve without data, directory or agent keys accepted")
+	}
+	if _, err := parseServerFlags(true, []string{"--redis", "redis://127.0.0.1:6379"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("an unsupported option was silently accepted")
+	}
+}
