@@ -23,7 +23,7 @@ type conversation struct {
 	locale  string
 	cfg     *Config
 
-	outstanding int       // marks sent and not yet acknowledged
+	pending     []string  // marks sent and not yet acknowledged, oldest first
 	playingTill time.Time // fallback end of playback when marks do not come back
 	typeahead   []byte    // digits pressed while nothing was being collected
 	bargeIns    int
@@ -39,7 +39,7 @@ func (c *conversation) play(id string) error {
 	if err := c.leg.Play(clip, id); err != nil {
 		return fmt.Errorf("%w: play %s: %v", ErrHangup, id, err)
 	}
-	c.outstanding++
+	c.pending = append(c.pending, id)
 	now := time.Now()
 	if c.playingTill.Before(now) {
 		c.playingTill = now
@@ -49,7 +49,7 @@ func (c *conversation) play(id string) error {
 }
 
 // playing reports whether queued audio may still be playing.
-func (c *conversation) playing() bool { return c.outstanding > 0 }
+func (c *conversation) playing() bool { return len(c.pending) > 0 }
 
 // fallback is how long to wait for outstanding marks before assuming playback ended.
 func (c *conversation) fallback() time.Duration {
@@ -66,7 +66,7 @@ func (c *conversation) clear() error {
 		return nil
 	}
 	c.bargeIns++
-	c.outstanding = 0
+	c.pending = c.pending[:0]
 	c.playingTill = time.Time{}
 	if err := c.leg.Clear(); err != nil {
 		return fmt.Errorf("%w: clear: %v", ErrHangup, err)
@@ -96,14 +96,19 @@ func (c *conversation) next(ctx context.Context, timeout time.Duration) (media.E
 	}
 }
 
-// handleMark accounts for a mark acknowledgement. Marks of audio discarded by a clear come
-// back unplayed; clear already stopped counting them.
+// handleMark accounts for a mark acknowledgement: it completes the oldest pending prompt of
+// that name and every prompt queued before it. Marks of audio discarded by a clear come back
+// unplayed, and a mark of a prompt no longer pending (a late echo from before a clear) is
+// ignored: clear already stopped waiting for them.
 func (c *conversation) handleMark(ev media.Event) {
 	if !ev.Played {
 		return
 	}
-	if c.outstanding > 0 {
-		c.outstanding--
+	for i, id := range c.pending {
+		if id == ev.Mark {
+			c.pending = append(c.pending[:0], c.pending[i+1:]...)
+			return
+		}
 	}
 }
 
@@ -117,7 +122,7 @@ func (c *conversation) finish(ctx context.Context) error {
 			return err
 		}
 		if !ok { // marks did not come back in time; assume played
-			c.outstanding = 0
+			c.pending = c.pending[:0]
 			return nil
 		}
 		switch ev.Type {
@@ -215,7 +220,7 @@ func (c *conversation) collect(ctx context.Context, s spec, ids ...string) (entr
 			case len(buf) > 0: // inter-digit timeout ends the entry
 				done = true
 			case c.playing(): // marks lost: treat playback as over, start the first-digit clock
-				c.outstanding = 0
+				c.pending = c.pending[:0]
 			default:
 				return entry{timeout: true}, nil
 			}

@@ -568,3 +568,40 @@ func testLogsNeverContainAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A platform's late echo of a cleared prompt's mark must not count for the next prompt: the
+// flow waits for the final prompt's own mark before it hangs up, or the caller never hears it.
+func TestFlowIgnoresLateMarkAfterClear(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		c := ada(t)
+		a := honest(c)
+		leg := mediatest.NewLeg(startFor(c, nil), mediatest.HoldMarks(), mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+			switch {
+			case id == "ask_zip":
+				l.Press(a[id])
+				l.Mark("ask_zip", true) // the echo overtook our clear
+			case a[id] != "":
+				l.Press(a[id])
+			case id == "welcome":
+				l.Finish()
+			}
+		}))
+		done := make(chan Result, 1)
+		go func() {
+			res, _ := h.engine.Run(context.Background(), leg)
+			done <- res
+		}()
+		time.Sleep(time.Second) // well inside the verified prompt's fallback wait
+		synctest.Wait()
+		select {
+		case <-leg.Ended():
+			t.Fatalf("hung up before the verified prompt played (prompts %v)", leg.Played())
+		default:
+		}
+		leg.Finish()
+		if res := <-done; res.Outcome != "verified" {
+			t.Fatalf("result %+v", res)
+		}
+	})
+}

@@ -14,7 +14,7 @@ command -v sox >/dev/null 2>&1 || need_pkgs+=(sox)
 [ -d /usr/share/asterisk/sounds/en_US_f_Allison ] || need_pkgs+=(asterisk-core-sounds-en-wav)
 [ -d /usr/share/asterisk/sounds/es_MX_f_Allison ] || need_pkgs+=(asterisk-core-sounds-es-wav)
 [ -d /usr/share/asterisk/moh ] || need_pkgs+=(asterisk-moh-opsound-wav)
-[ -f /usr/include/spandsp.h ] || need_pkgs+=(libspandsp-dev)
+dpkg -s libspandsp-dev >/dev/null 2>&1 || need_pkgs+=(libspandsp-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_pkgs[*]}"

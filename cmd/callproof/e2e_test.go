@@ -275,3 +275,60 @@ func TestConfigLayers(t *testing.T) {
 		t.Fatal("an unsupported option was silently accepted")
 	}
 }
+
+// A caller who answers while each question is still playing in real time interrupts it: the
+// server clears Twilio's queue and counts the digit.
+func TestCallBargeInRealtime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time call takes about 10 s")
+	}
+	n := startNode(t, nil)
+	err, out := n.callCLI(t, "--customer", "cus_ben", "--realtime", "--barge-in")
+	if err != nil {
+		t.Fatalf("call: %v\n%s", err, out)
+	}
+	if !strings.Contains(n.logs.String(), `"barge_ins":`) || strings.Contains(n.logs.String(), `"barge_ins":0`) {
+		t.Fatalf("no barge-in counted in the call summary:\n%s", n.logs.String())
+	}
+}
+
+// --directory replaces the demo directory.
+func TestDirectoryFlagReplacesDemo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "customers.yaml")
+	os.WriteFile(file, []byte(`customers:
+  - id: cus_zoe
+    name: Zoe Park
+    account: "77001122"
+    phones: ["+13125550142"]
+    dob: "1990-02-03"
+    zip: "60601"
+    ssn_last4: "1357"
+    pin: "8642"
+    last_payment_cents: 4999
+`), 0o600)
+	n := startNode(t, func(c *Config) { c.Directory = file })
+	if err, out := n.callCLI(t, "--customer", "cus_zoe", "--directory", file); err != nil {
+		t.Fatalf("operator's customer not verified: %v\n%s", err, out)
+	}
+	if err, out := n.callCLI(t, "--customer", "cus_ada"); err == nil || !strings.Contains(out, "outcome: not_verified") {
+		t.Fatalf("demo customer verified against an operator directory: %v\n%s", err, out)
+	}
+}
+
+func TestKeygenWritesUsableKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.pem")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"keygen", "--out", path}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "kid ") {
+		t.Fatalf("keygen printed %q", out.String())
+	}
+	if err := run(context.Background(), []string{"keygen", "--out", path}, nil, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("keygen overwrote an existing key")
+	}
+	n := startNode(t, func(c *Config) { c.SigningKeyFile = path })
+	if err, out := n.callCLI(t, "--customer", "cus_ada"); err != nil {
+		t.Fatalf("call with the generated key: %v\n%s", err, out)
+	}
+}

@@ -139,6 +139,9 @@ func (l *Leg) Finish() {
 	}
 }
 
+// Mark delivers a mark acknowledgement as the platform would, e.g. a late echo.
+func (l *Leg) Mark(name string, played bool) { l.rx.Mark(name, played) }
+
 // HangUp is the caller hanging up.
 func (l *Leg) HangUp() { l.rx.Hangup(media.ErrHangup) }
 
