@@ -32,8 +32,12 @@ type Config struct {
 	DefaultLocale string
 	// Policies is the CCPA policy table. Default kba.DefaultPolicies().
 	Policies kba.Policies
-	// Lockout locks an account after repeated failed sessions. Default kba.DefaultLockout().
+	// Lockout locks an account number, and a calling number, after repeated failed sessions.
+	// Default kba.DefaultLockout().
 	Lockout kba.LockoutRule
+	// Risk decides when a caller answers one more question. Default kba.DefaultRisk(); set
+	// &kba.RiskPolicy{} to never step up.
+	Risk *kba.RiskPolicy
 }
 
 func (c Config) withDefaults() Config {
@@ -57,6 +61,10 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Lockout.MaxFailures == 0 {
 		c.Lockout = kba.DefaultLockout()
+	}
+	if c.Risk == nil {
+		r := kba.DefaultRisk()
+		c.Risk = &r
 	}
 	return c
 }
@@ -139,6 +147,13 @@ type Result struct {
 	Level  kba.Level
 	// JTI is the issued token's id, when one was issued.
 	JTI string
+	// VerifiedRequest is the request the token covers: Request, or know_categories when a
+	// know_specific caller was verified only to that level (§7024(a)).
+	VerifiedRequest kba.Request
+	// CorrectField is the directory field a correction is about, when Request is correct.
+	CorrectField string
+	// OptOut is true when a caller whose deletion was not verified opted out instead.
+	OptOut bool
 }
 
 // Run runs the flow on leg until it ends, then hangs the leg up. It returns the call's result;

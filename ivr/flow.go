@@ -13,16 +13,25 @@ import (
 	"github.com/callproof/callproof/sessions"
 )
 
-// Menu digits (the request menu's order is part of the prompt text).
+// Menu digits (the menus' order is part of the prompt texts).
 var requestMenu = map[string]kba.Request{
-	"1": "know_categories",
-	"2": "know_specific",
-	"3": "delete",
-	"4": "correct",
-	"5": "opt_out",
-	"6": "limit",
-	"7": "account_service",
+	"1": kba.RequestKnowCategories,
+	"2": kba.RequestKnowSpecific,
+	"3": kba.RequestDelete,
+	"4": kba.RequestCorrect,
+	"5": kba.RequestOptOut,
+	"6": kba.RequestLimit,
+	"7": kba.RequestAccountService,
 }
+
+// correctMenu maps correct_menu's keys to the directory field being corrected; "other" rules
+// out no factor.
+var correctMenu = map[string]string{"1": "dob", "2": "zip", "3": "phones", "4": "name"}
+
+// correctFields maps the correct_field stream parameter to a directory field.
+var correctFields = map[string]string{"dob": "dob", "zip": "zip", "ssn_last4": "ssn_last4", "pin": "pin",
+	"last_payment": "last_payment_cents", "phone": "phones", "phones": "phones", "email": "emails",
+	"emails": "emails", "name": "name", "other": "name"}
 
 // accountSpec is an account number: 4 to 16 digits and '#'.
 var accountSpec = spec{min: 4, max: 16, terminator: true}
@@ -38,91 +47,73 @@ type flow struct {
 	log   *zap.Logger
 	res   Result
 
-	policy   kba.Policy
-	customer *kba.Customer
-	account  string // hashed account key
-	decided  *kba.Outcome
-	declared bool
-}
-
-// verdict is how the flow ended, before the final prompt: a kba outcome, a lockout, a recorded
-// request that needs no verification, or an error.
-type verdict struct {
-	outcome  kba.Outcome
-	locked   bool
-	recorded bool
+	policy    kba.Policy
+	customer  *kba.Customer
+	subjects  []string // hashed store keys of the account number and the calling number
+	signals   kba.RiskSignals
+	steppedUp bool
+	decided   *kba.Outcome
+	declared  bool
 }
 
 // run takes the caller through the flow up to the decision; finish delivers it.
 func (f *flow) run(ctx context.Context) error {
 	c := f.c
-	lang := f.start.Param("lang")
-	if lang != "" {
-		loc, ok := parseLocale(lang)
-		if ok {
-			c.locale = loc
-		} else {
-			lang = ""
-		}
-	}
-	if err := c.say(ctx, "welcome"); err != nil {
+	if err := f.chooseLanguage(ctx); err != nil {
 		return err
 	}
-	if lang == "" {
-		choice, err := c.ask(ctx, "language_menu", menuSpec, func(d string) bool { return d == "1" || d == "2" })
-		switch {
-		case errors.Is(err, ErrNoInput), errors.Is(err, ErrInvalidInput):
-			// keep the default language
-		case err != nil:
-			return err
-		case choice == "2":
-			c.locale = "es-US"
-		default:
-			c.locale = "en-US"
-		}
-		f.step(ctx, "language_menu", "passed")
+	if err := f.chooseRequest(ctx); err != nil {
+		return err
 	}
-
-	req, err := kba.ParseRequest(f.start.Param("request"))
-	if err != nil {
-		choice, err := c.ask(ctx, "request_menu", menuSpec, func(d string) bool { _, ok := requestMenu[d]; return ok })
-		if err != nil {
-			return err
-		}
-		req = requestMenu[choice]
-		f.step(ctx, "request_menu", "passed")
-	}
-	f.res.Request = req
-	f.policy, err = f.e.cfg.Policies.For(req)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrStore, err)
-	}
-
 	account := f.start.Param("account")
 	if account == "" || !accountSpec.valid(account) || !allDigits(account) {
+		var err error
 		account, err = c.ask(ctx, "ask_account", accountSpec, allDigits)
 		if err != nil {
 			return err
 		}
 	}
 	f.step(ctx, "ask_account", "passed")
-	f.account = kba.SubjectKey(f.e.key, "account", account)
+	f.subjects = []string{kba.SubjectKey(f.e.key, kba.SubjectAccount, account)}
+	if f.start.From != "" {
+		f.subjects = append(f.subjects, kba.SubjectKey(f.e.key, kba.SubjectCaller, f.start.From))
+	}
 	f.customer, _ = f.e.dir.ByAccount(account)
-
 	if !f.policy.Verify {
 		return nil // recorded and confirmed in finish
 	}
 
-	lock, err := f.e.attempts.Check(ctx, f.account)
-	if err != nil {
-		return fmt.Errorf("%w: check lockout: %v", ErrStore, err)
+	// Lockouts and risk come from counters keyed by what the caller gave (the account number
+	// entered, the calling number), never by whether the account exists.
+	failures := make([]int, len(f.subjects))
+	for i, key := range f.subjects {
+		lock, err := f.e.attempts.Check(ctx, key)
+		if err != nil {
+			return fmt.Errorf("%w: check lockout: %v", ErrStore, err)
+		}
+		if lock.Locked {
+			return errLocked
+		}
+		failures[i] = lock.Failures
 	}
-	if lock.Locked {
-		return errLocked
+	f.signals = kba.RiskSignals{
+		ANIMatch:        f.customer != nil && f.start.From != "" && slices.Contains(f.customer.Phones, f.start.From),
+		Verstat:         kba.NormalizeVerstat(f.start.Verstat),
+		AccountFailures: failures[0],
 	}
+	if len(failures) > 1 {
+		f.signals.CallerFailures = failures[1]
+	}
+	if up, reasons := f.e.cfg.Risk.Assess(f.signals); up {
+		if p, ok := f.policy.StepUp(); ok {
+			f.policy, f.steppedUp = p, true
+			f.log.Info("risk step-up", zap.Strings("signals", reasons))
+		}
+	}
+	f.step(ctx, "risk", passFail(!f.steppedUp))
 
-	results := make(map[kba.Factor]bool, len(f.policy.Factors))
-	for _, factor := range f.policy.Factors[:f.policy.Points] {
+	results := make(map[kba.Factor]bool, f.policy.Points)
+	for _, factor := range f.policy.Asked() {
 		fs, ok := kba.Spec(factor)
 		if !ok {
 			return fmt.Errorf("%w: policy names unknown factor %q", ErrStore, factor)
@@ -158,15 +149,84 @@ func (f *flow) run(ctx context.Context) error {
 	return nil
 }
 
+// chooseLanguage plays the welcome and, unless the stream says, the language menu.
+func (f *flow) chooseLanguage(ctx context.Context) error {
+	c := f.c
+	lang := f.start.Param("lang")
+	if loc, ok := parseLocale(lang); ok {
+		c.locale = loc
+	} else {
+		lang = ""
+	}
+	if err := c.say(ctx, "welcome"); err != nil {
+		return err
+	}
+	if lang != "" {
+		return nil
+	}
+	choice, err := c.ask(ctx, "language_menu", menuSpec, func(d string) bool { return d == "1" || d == "2" })
+	switch {
+	case errors.Is(err, ErrNoInput), errors.Is(err, ErrInvalidInput):
+		// keep the default language
+	case err != nil:
+		return err
+	case choice == "2":
+		c.locale = "es-US"
+	default:
+		c.locale = "en-US"
+	}
+	f.step(ctx, "language_menu", "passed")
+	return nil
+}
+
+// chooseRequest sets the request type and its policy, from the stream or the request menu; a
+// correction also asks which field, so that field never verifies it (§7060(h)).
+func (f *flow) chooseRequest(ctx context.Context) error {
+	c := f.c
+	req, err := kba.ParseRequest(f.start.Param("request"))
+	if err != nil {
+		choice, err := c.ask(ctx, "request_menu", menuSpec, func(d string) bool { _, ok := requestMenu[d]; return ok })
+		if err != nil {
+			return err
+		}
+		req = requestMenu[choice]
+		f.step(ctx, "request_menu", "passed")
+	}
+	f.res.Request = req
+	f.policy, err = f.e.cfg.Policies.For(req)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	if req != kba.RequestCorrect {
+		return nil
+	}
+	field, ok := correctFields[f.start.Param("correct_field")]
+	if !ok {
+		choice, err := c.ask(ctx, "correct_menu", menuSpec, func(d string) bool { _, ok := correctMenu[d]; return ok })
+		if err != nil {
+			return err
+		}
+		field = correctMenu[choice]
+		f.step(ctx, "correct_menu", "passed")
+	}
+	exclude, _ := kba.FactorsForField(field)
+	if f.policy, err = f.policy.Excluding(exclude...); err != nil {
+		return fmt.Errorf("%w: %v", ErrStore, err)
+	}
+	f.res.CorrectField = field
+	return nil
+}
+
 // errLocked ends the flow with locked_out.
 var errLocked = errors.New("ivr: account locked")
 
-// finish turns the run's end into the final prompt, the agent message and the stores'
+// finish turns the run's end into the final prompts, the agent messages and the stores'
 // updates. It returns the result and the error that was ours, if any.
 func (f *flow) finish(ctx context.Context, runErr error) (Result, error) {
 	res := &f.res
 	res.Locale = f.c.locale
 	var ourErr error
+	prompts := []string{}
 	outcome, reason, ours := outcomeFor(runErr)
 	switch {
 	case outcome == "" && runErr != nil: // the caller hung up
@@ -175,41 +235,121 @@ func (f *flow) finish(ctx context.Context, runErr error) (Result, error) {
 	case ours:
 		ourErr = runErr
 	case runErr != nil:
-		res.Outcome, res.Reason, res.Level = outcome, reason, "none"
+		res.Outcome, res.Reason, res.Level = outcome, reason, kba.LevelNone
 		f.notVerified(ctx, reason)
 	case !f.policy.Verify:
-		res.Outcome, res.Reason, res.Level = "opt_out_confirmed", "not_required", "none"
+		res.Outcome, res.Reason, res.Level = "opt_out_confirmed", kba.ReasonNotRequired, kba.LevelNone
 		f.step(ctx, "opt_out_confirmed", "passed")
+		prompts = append(prompts, "goodbye")
 	case f.decided != nil && f.decided.Verified && f.customer != nil:
-		ourErr = f.verified(ctx)
+		ourErr = f.verified(ctx, *f.decided, "verified")
 	default:
-		res.Outcome, res.Reason, res.Level = "not_verified", "mismatch", "none"
-		if f.decided != nil && f.decided.Reason != "" {
-			res.Reason = f.decided.Reason
-		}
-		lock, err := f.e.attempts.Fail(ctx, f.account, sessions.Rule{Max: f.e.cfg.Lockout.MaxFailures,
-			Window: f.e.cfg.Lockout.Window, LockFor: f.e.cfg.Lockout.Duration})
-		if err != nil {
-			ourErr = fmt.Errorf("%w: record failure: %v", ErrStore, err)
-			break
-		}
-		if lock.Locked {
-			f.log.Warn("account locked after failed verification", zap.Int("failures", lock.Failures))
-		}
-		f.notVerified(ctx, res.Reason)
+		ourErr = f.failed(ctx)
 	}
 	if ourErr != nil {
-		res.Outcome, res.Reason, res.Level, res.JTI = "technical_difficulty", "technical_difficulty", "none", ""
+		res.Outcome, res.Reason, res.Level, res.JTI = "technical_difficulty", "technical_difficulty", kba.LevelNone, ""
 		f.notVerified(context.WithoutCancel(ctx), res.Reason)
 	}
-	prompts := []string{res.Outcome}
-	if res.Outcome == "opt_out_confirmed" {
-		prompts = append(prompts, "goodbye")
-	}
-	if err := f.c.say(ctx, prompts...); err != nil && !errors.Is(err, ErrHangup) && ourErr == nil {
+	if err := f.c.say(ctx, append([]string{res.Outcome}, prompts...)...); err != nil && !errors.Is(err, ErrHangup) && ourErr == nil {
 		ourErr = err
 	}
+	if ourErr == nil && res.Outcome == "not_verified" && res.Request == kba.RequestDelete {
+		f.offerOptOut(ctx)
+	}
 	return *res, ourErr
+}
+
+// failed records a failed verification against the account and the calling number, and
+// delivers the §7024(a) fallback when a know_specific caller met the know_categories bar.
+func (f *flow) failed(ctx context.Context) error {
+	res := &f.res
+	out := kba.Outcome{Reason: kba.ReasonMismatch}
+	if f.decided != nil {
+		out = *f.decided
+	}
+	if out.Reason == "" || out.Reason == kba.ReasonVerified {
+		out.Reason = kba.ReasonMismatch
+	}
+	rule := sessions.Rule{Max: f.e.cfg.Lockout.MaxFailures, Window: f.e.cfg.Lockout.Window, LockFor: f.e.cfg.Lockout.Duration}
+	for _, key := range f.subjects {
+		lock, err := f.e.attempts.Fail(ctx, key, rule)
+		if err != nil {
+			return fmt.Errorf("%w: record failure: %v", ErrStore, err)
+		}
+		if lock.Locked {
+			f.log.Warn("verification locked after failed sessions", zap.Int("failures", lock.Failures))
+		}
+	}
+	if fb, ok := f.e.cfg.Policies.Fallback(out); ok && f.customer != nil {
+		return f.verified(ctx, fb, "partially_verified")
+	}
+	res.Outcome, res.Reason, res.Level = "not_verified", out.Reason, kba.LevelNone
+	f.notVerified(ctx, res.Reason)
+	return nil
+}
+
+// offerOptOut follows a failed deletion with the opt-out it may still make (§7060(b): opt-out
+// needs no verification).
+func (f *flow) offerOptOut(ctx context.Context) {
+	choice, err := f.c.ask(ctx, "offer_opt_out", menuSpec, func(d string) bool { return d == "1" || d == "2" })
+	if err != nil || choice != "1" {
+		f.step(ctx, "offer_opt_out", "skipped")
+		return
+	}
+	f.res.OptOut = true
+	f.step(ctx, "opt_out_confirmed", "passed")
+	_ = f.c.say(ctx, "opt_out_confirmed", "goodbye")
+}
+
+// verified issues the token and hands it to the agent; the caller hears prompt only if both
+// succeed.
+func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) error {
+	for _, key := range f.subjects[:1] {
+		if err := f.e.attempts.Reset(ctx, key); err != nil {
+			return fmt.Errorf("%w: reset attempts: %v", ErrStore, err)
+		}
+	}
+	request := f.res.Request
+	if out.Request != "" {
+		request = out.Request
+	}
+	passed := make([]string, 0, len(out.Passed))
+	for _, p := range out.Passed {
+		passed = append(passed, string(p))
+	}
+	amr := kba.AMR(out.Passed)
+	if f.steppedUp {
+		amr = append(amr, "rba") // RFC 8176: risk-based step-up shaped this verification
+	}
+	claims := sessions.Claims{
+		Subject:     f.customer.ID,
+		Call:        f.start.CallID,
+		ACR:         out.Level.ACR(),
+		AMR:         amr,
+		CCPARequest: string(request),
+		DataPoints:  passed,
+		Declaration: out.Declaration,
+		ANIMatch:    f.signals.ANIMatch,
+		Verstat:     f.start.Verstat,
+		RequestID:   newRequestID(),
+	}
+	token, jti, err := f.e.issuer.Issue(ctx, claims)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrIssue, err)
+	}
+	reason := ""
+	if out.Downgraded {
+		reason = "downgraded: know_specific not verified; know_categories verified"
+	}
+	err = f.e.publish(ctx, f.log, sessions.AgentMessage{Type: "verified", Call: f.start.CallID,
+		Level: string(out.Level), Request: string(request), AMR: claims.AMR, Token: token, Reason: reason})
+	if err != nil {
+		return fmt.Errorf("%w: deliver to agent: %v", ErrIssue, err)
+	}
+	f.res.Outcome, f.res.Reason, f.res.Level, f.res.JTI = prompt, kba.ReasonVerified, out.Level, jti
+	f.res.VerifiedRequest = request
+	f.log.Info("caller verified", zap.String("level", string(out.Level)), zap.String("request", string(request)), zap.String("jti", jti))
+	return nil
 }
 
 // outcomeFor maps the error that ended a run to the prompt the caller hears last and the reason
@@ -223,51 +363,14 @@ func outcomeFor(err error) (outcome, reason string, ours bool) {
 	case errors.Is(err, ErrHangup):
 		return "", "hangup", false
 	case errors.Is(err, errLocked):
-		return "locked_out", "locked_out", false
+		return "locked_out", kba.ReasonLockedOut, false
 	case errors.Is(err, ErrNoInput):
-		return "not_verified", "no_input", false
+		return "not_verified", kba.ReasonNoInput, false
 	case errors.Is(err, ErrInvalidInput):
 		return "not_verified", "invalid_input", false
 	default: // ErrStore, ErrIssue, ErrPrompt and anything unforeseen: fail closed
 		return "technical_difficulty", "technical_difficulty", true
 	}
-}
-
-// verified issues the token and hands it to the agent. Nothing is announced to the caller
-// unless both succeed.
-func (f *flow) verified(ctx context.Context) error {
-	out := f.decided
-	if err := f.e.attempts.Reset(ctx, f.account); err != nil {
-		return fmt.Errorf("%w: reset attempts: %v", ErrStore, err)
-	}
-	passed := make([]string, 0, len(out.Passed))
-	for _, p := range out.Passed {
-		passed = append(passed, string(p))
-	}
-	claims := sessions.Claims{
-		Subject:     f.customer.ID,
-		Call:        f.start.CallID,
-		ACR:         out.Level.ACR(),
-		AMR:         kba.AMR(out.Passed),
-		CCPARequest: string(f.res.Request),
-		DataPoints:  passed,
-		Declaration: out.Declaration,
-		ANIMatch:    f.start.From != "" && slices.Contains(f.customer.Phones, f.start.From),
-		Verstat:     f.start.Verstat,
-		RequestID:   newRequestID(),
-	}
-	token, jti, err := f.e.issuer.Issue(ctx, claims)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrIssue, err)
-	}
-	err = f.e.publish(ctx, f.log, sessions.AgentMessage{Type: "verified", Call: f.start.CallID,
-		Level: string(out.Level), Request: string(f.res.Request), AMR: claims.AMR, Token: token})
-	if err != nil {
-		return fmt.Errorf("%w: deliver to agent: %v", ErrIssue, err)
-	}
-	f.res.Outcome, f.res.Reason, f.res.Level, f.res.JTI = "verified", "verified", out.Level, jti
-	f.log.Info("caller verified", zap.String("level", string(out.Level)), zap.String("jti", jti))
-	return nil
 }
 
 func (f *flow) notVerified(ctx context.Context, reason string) {

@@ -193,7 +193,7 @@ func TestFlowVerifiedThroughMenus(t *testing.T) {
 	for _, m := range h.pub.ofType("step") {
 		steps = append(steps, m.Step+":"+m.Result)
 	}
-	if want := []string{"language_menu:passed", "request_menu:passed", "ask_account:passed", "dob:passed", "zip:passed"}; !slices.Equal(steps, want) {
+	if want := []string{"language_menu:passed", "request_menu:passed", "ask_account:passed", "risk:passed", "dob:passed", "zip:passed"}; !slices.Equal(steps, want) {
 		t.Fatalf("steps %v, want %v", steps, want)
 	}
 	calls := h.pub.ofType("call")
@@ -467,7 +467,7 @@ func TestFlowKnowSpecificNeedsDeclaration(t *testing.T) {
 	for _, tc := range []struct {
 		decl    string
 		outcome string
-	}{{"1", "verified"}, {"2", "not_verified"}} {
+	}{{"1", "verified"}, {"2", "partially_verified"}} {
 		h := newHarness(t)
 		a := honest(c)
 		a["declaration"] = tc.decl
@@ -479,12 +479,151 @@ func TestFlowKnowSpecificNeedsDeclaration(t *testing.T) {
 		if !slices.Equal(leg.Played(), want) {
 			t.Fatalf("prompts %v\nwant    %v", leg.Played(), want)
 		}
-		if tc.outcome == "verified" {
-			cl := h.issuer.claims[0]
-			if !cl.Declaration || cl.ACR != "urn:callproof:ccpa:reasonably-high" {
+		cl := h.issuer.claims[0]
+		switch tc.outcome {
+		case "verified":
+			if !cl.Declaration || cl.ACR != "urn:callproof:ccpa:reasonably-high" || cl.CCPARequest != "know_specific" {
 				t.Fatalf("claims %+v", cl)
 			}
+		default: // §7024(a): handled as a request to know categories
+			if cl.Declaration || cl.ACR != "urn:callproof:ccpa:reasonable" || cl.CCPARequest != "know_categories" ||
+				res.VerifiedRequest != "know_categories" {
+				t.Fatalf("fallback claims %+v result %+v", cl, res)
+			}
+			v := h.pub.ofType("verified")
+			if len(v) != 1 || v[0].Request != "know_categories" || !strings.Contains(v[0].Reason, "downgraded") {
+				t.Fatalf("agent message %+v", v)
+			}
 		}
+	}
+}
+
+// A caller with no carrier attestation, or after a recent failure, answers one more question,
+// and the token says risk shaped the verification.
+func TestFlowRiskStepUp(t *testing.T) {
+	c := ada(t)
+	for _, tc := range []struct {
+		name    string
+		verstat string
+	}{{"unattested", "No-TN-Validation"}, {"gateway attestation", "TN-Validation-Passed-C"}, {"failed attestation", "TN-Validation-Failed"}} {
+		h := newHarness(t)
+		start := startFor(c, map[string]string{"request": "delete"})
+		start.Verstat = tc.verstat
+		res, _, leg := h.run(t, start, script(honest(c)))
+		want := []string{"welcome", "language_menu", "ask_account", "ask_dob", "ask_zip", "ask_ssn_last4", "verified"}
+		if res.Outcome != "verified" || !slices.Equal(leg.Played(), want) {
+			t.Fatalf("%s: %+v prompts %v", tc.name, res, leg.Played())
+		}
+		if cl := h.issuer.claims[0]; !slices.Contains(cl.AMR, "rba") || len(cl.DataPoints) != 3 {
+			t.Fatalf("%s: claims %+v", tc.name, cl)
+		}
+	}
+	// One failed session on the account: the next caller steps up too, whatever the number.
+	h := newHarness(t)
+	wrong := honest(c)
+	wrong["ask_zip"] = "00000"
+	h.run(t, startFor(c, nil), script(wrong))
+	_, _, leg := h.run(t, startFor(c, nil), script(honest(c)))
+	if !slices.Contains(leg.Played(), "ask_ssn_last4") {
+		t.Fatalf("no step-up after a failure: %v", leg.Played())
+	}
+}
+
+// A correction is never verified with the field being corrected (§7060(h)).
+func TestFlowCorrectionSkipsTheCorrectedField(t *testing.T) {
+	c := ada(t)
+	h := newHarness(t)
+	a := honest(c)
+	a["request_menu"] = "4"
+	a["correct_menu"] = "1" // date of birth
+	res, _, leg := h.run(t, startFor(c, nil), script(a))
+	want := []string{"welcome", "language_menu", "request_menu", "correct_menu", "ask_account", "ask_zip", "ask_ssn_last4", "verified"}
+	if res.Outcome != "verified" || res.CorrectField != "dob" || !slices.Equal(leg.Played(), want) {
+		t.Fatalf("%+v prompts %v", res, leg.Played())
+	}
+	if dp := h.issuer.claims[0].DataPoints; slices.Contains(dp, "dob") {
+		t.Fatalf("correction of dob verified with dob: %v", dp)
+	}
+	h = newHarness(t)
+	res, _, leg = h.run(t, startFor(c, map[string]string{"request": "correct", "correct_field": "zip"}), script(honest(c)))
+	if res.CorrectField != "zip" || slices.Contains(leg.Played(), "ask_zip") || slices.Contains(leg.Played(), "correct_menu") {
+		t.Fatalf("%+v prompts %v", res, leg.Played())
+	}
+}
+
+// A failed deletion offers the opt-out, which needs no verification (§7060(b)).
+func TestFlowFailedDeleteOffersOptOut(t *testing.T) {
+	c := ada(t)
+	for _, choice := range []string{"1", "2"} {
+		h := newHarness(t)
+		a := honest(c)
+		a["ask_dob"] = "01011990"
+		a["offer_opt_out"] = choice
+		res, _, leg := h.run(t, startFor(c, map[string]string{"request": "delete"}), script(a))
+		want := []string{"welcome", "language_menu", "ask_account", "ask_dob", "ask_zip", "not_verified", "offer_opt_out"}
+		if choice == "1" {
+			want = append(want, "opt_out_confirmed", "goodbye")
+		}
+		if res.Outcome != "not_verified" || res.OptOut != (choice == "1") || !slices.Equal(leg.Played(), want) {
+			t.Fatalf("choice %s: %+v prompts %v", choice, res, leg.Played())
+		}
+	}
+}
+
+// The calling number is locked too: failures against different accounts from one number lock
+// that number for every account.
+func TestFlowCallerNumberLockout(t *testing.T) {
+	h := newHarness(t)
+	dir := kba.DemoDirectory()
+	for i, c := range dir.Customers() {
+		wrong := honest(c)
+		wrong["ask_dob"] = "01011990"
+		start := startFor(c, nil)
+		start.From = "+12025550111"
+		if res, _, _ := h.run(t, start, script(wrong)); res.Outcome != "not_verified" {
+			t.Fatalf("attempt %d: %+v", i+1, res)
+		}
+	}
+	start := startFor(ada(t), nil)
+	start.From = "+12025550111"
+	res, _, _ := h.run(t, start, script(honest(ada(t))))
+	if res.Outcome != "locked_out" {
+		t.Fatalf("number that failed three times at three accounts: %+v", res)
+	}
+}
+
+// 1,000 calls at one account from rotating numbers get no more answer attempts than the
+// lockout allows; the next caller hears locked_out and the agent sees why.
+func TestAttackRotatingNumbersHitAccountLimit(t *testing.T) {
+	h := newHarness(t)
+	c := ada(t)
+	wrong := honest(c)
+	wrong["ask_dob"] = "01011990"
+	answered := 0
+	for i := 0; i < 1000; i++ {
+		start := startFor(c, map[string]string{"request": "know_categories", "lang": "en-US"})
+		start.From = fmt.Sprintf("+1202555%04d", i)
+		start.CallID = fmt.Sprintf("CA%04d", i)
+		_, _, leg := h.run(t, start, script(wrong))
+		if slices.Contains(leg.Played(), "ask_dob") {
+			answered++
+		}
+	}
+	if limit := kba.DefaultLockout().MaxFailures; answered > limit {
+		t.Fatalf("%d calls got to answer; the lockout allows %d", answered, limit)
+	}
+	start := startFor(c, map[string]string{"request": "know_categories"})
+	start.CallID = "CAnext"
+	res, _, leg := h.run(t, start, script(honest(c)))
+	if res.Outcome != "locked_out" || leg.Played()[len(leg.Played())-1] != "locked_out" {
+		t.Fatalf("next caller: %+v %v", res, leg.Played())
+	}
+	nv := h.pub.ofType("not_verified")
+	if got := nv[len(nv)-1]; got.Call != "CAnext" || got.Reason != "locked_out" {
+		t.Fatalf("agent sees %+v", got)
+	}
+	if len(h.issuer.claims) != 0 {
+		t.Fatal("a token was issued during the attack")
 	}
 }
 

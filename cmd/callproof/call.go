@@ -158,7 +158,8 @@ func buildAnswers(o callOptions) (map[string]string, *kba.Customer, error) {
 			return nil, nil, err
 		}
 	}
-	answers := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1"}
+	answers := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1",
+		"agent_menu": "1", "correct_menu": "4", "offer_opt_out": "2"}
 	if strings.HasPrefix(strings.ToLower(o.lang), "es") {
 		answers["language_menu"] = "2"
 	}
@@ -287,7 +288,7 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 			rep.Prompts = append(rep.Prompts, ev.Mark)
 			fmt.Fprintf(out, "prompt %s\n", ev.Mark)
 			switch ev.Mark {
-			case "verified", "not_verified", "locked_out", "opt_out_confirmed", "technical_difficulty":
+			case "verified", "partially_verified", "not_verified", "locked_out", "opt_out_confirmed", "technical_difficulty":
 				rep.Outcome = ev.Mark
 			}
 			if o.bargeIn || !o.realtime {
