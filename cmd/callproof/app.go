@@ -44,6 +44,8 @@ type App struct {
 	handler   http.Handler
 	metrics   *metrics
 
+	limiter *media.AddrLimiter
+
 	calls    sync.WaitGroup
 	live     atomic.Int64
 	draining atomic.Bool
@@ -124,6 +126,7 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
 	a.metrics = newMetrics()
 	for _, t := range []string{"twilio"} {
 		a.metrics.live.WithLabelValues(t) // export zero before the first call
@@ -151,11 +154,18 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 // Handler is the node's HTTP surface.
 func (a *App) Handler() http.Handler { return a.handler }
 
-// admit refuses new calls while draining.
+// admit refuses new calls while draining, and from a source address that starts streams
+// faster than the configured rate.
 func (a *App) admit(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.draining.Load() {
 			http.Error(w, "draining: not accepting new calls", http.StatusServiceUnavailable)
+			return
+		}
+		if !a.limiter.AllowRemote(r.RemoteAddr) {
+			a.metrics.rejected.WithLabelValues("rate_limited").Inc()
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "too many streams from this address", http.StatusTooManyRequests)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -301,6 +311,7 @@ type metrics struct {
 	live     *prometheus.GaugeVec
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	rejected *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -316,6 +327,8 @@ func newMetrics() *metrics {
 			Help: "Time from call start to the decision.", Buckets: prometheus.ExponentialBuckets(5, 1.5, 10)},
 			[]string{"outcome"}),
 	}
-	reg.MustRegister(m.live, m.calls, m.duration)
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "callproof_streams_rejected_total",
+		Help: "Stream attempts refused before the call started, by reason."}, []string{"reason"})
+	reg.MustRegister(m.live, m.calls, m.duration, m.rejected)
 	return m
 }

@@ -62,6 +62,11 @@ type Config struct {
 	LockoutFailures int           `yaml:"lockout_failures"`
 	LockoutWindow   time.Duration `yaml:"lockout_window"`
 	LockoutDuration time.Duration `yaml:"lockout_duration"`
+	// StreamsPerMinute and StreamsBurst limit how fast one source address (one /64 for IPv6)
+	// may open media streams; beyond it the upgrade gets 429. Defaults 120 and 30; a negative
+	// rate disables the limit (a platform behind one NAT address may need that).
+	StreamsPerMinute int `yaml:"streams_per_minute"`
+	StreamsBurst     int `yaml:"streams_burst"`
 	// DTMF is the digit mode for platform legs: auto, events or inband. Default auto.
 	DTMF string `yaml:"dtmf"`
 	// LogFormat is "console" (demo default) or "json" (serve default); LogLevel debug, info,
@@ -116,9 +121,13 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			*p = d
 		}
 	}
-	if v := getenv(envName("lockout_failures")); v != "" {
-		if _, err := fmt.Sscan(v, &cfg.LockoutFailures); err != nil {
-			return fmt.Errorf("%s: %w", envName("lockout_failures"), err)
+	ints := map[string]*int{"lockout_failures": &cfg.LockoutFailures,
+		"streams_per_minute": &cfg.StreamsPerMinute, "streams_burst": &cfg.StreamsBurst}
+	for k, p := range ints {
+		if v := getenv(envName(k)); v != "" {
+			if _, err := fmt.Sscan(v, p); err != nil {
+				return fmt.Errorf("%s: %w", envName(k), err)
+			}
 		}
 	}
 	if v := getenv(envName("agent_keys")); v != "" {
@@ -213,6 +222,12 @@ func (c *Config) finish(demo bool) error {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	if c.StreamsPerMinute == 0 {
+		c.StreamsPerMinute = 120
+	}
+	if c.StreamsBurst <= 0 {
+		c.StreamsBurst = 30
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second

@@ -332,3 +332,20 @@ func TestKeygenWritesUsableKey(t *testing.T) {
 		t.Fatalf("call with the generated key: %v\n%s", err, out)
 	}
 }
+
+// One address opening streams faster than the limit gets 429 before any upgrade.
+func TestStreamRateLimitPerAddress(t *testing.T) {
+	n := startNode(t, func(c *Config) { c.StreamsPerMinute, c.StreamsBurst = 1, 2 })
+	codes := []int{}
+	for i := 0; i < 3; i++ {
+		resp, err := http.Get(n.url + "/v1/twilio")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] == http.StatusTooManyRequests || codes[1] == http.StatusTooManyRequests || codes[2] != http.StatusTooManyRequests {
+		t.Fatalf("status codes %v: want the third refused with 429", codes)
+	}
+}
