@@ -6,18 +6,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/wsjson"
 )
 
 // CallParams describe the call a Client streams, as Twilio would.
@@ -98,33 +96,18 @@ func WithDialer(d *websocket.Dialer) ClientOption { return func(o *clientOptions
 // "connected" and "start", then caller audio, digits and "stop", and echoes the marks the
 // server sends. Its methods are safe for concurrent use.
 type Client struct {
-	conn   *websocket.Conn
-	p      CallParams
-	opts   clientOptions
-	events chan ClientEvent
+	peer *wsjson.Peer[ClientEvent]
+	p    CallParams
+	opts clientOptions
 
-	wmu     sync.Mutex // serialises writes and the counters below
-	seq     uint64
-	chunk   uint64
-	sent    uint64 // μ-law bytes sent, for timestamps
-	wclosed bool
+	// Counters, numbered while holding the peer's write lock so they go out in order.
+	seq   uint64
+	chunk uint64
+	sent  uint64 // μ-law bytes sent, for timestamps
 
-	pmu        sync.Mutex // playback clock
-	playEnd    time.Time
-	pending    []dueMark
-	wake       chan struct{}
+	rmu        sync.Mutex // recordings
 	rec        []byte
 	recordings []Recording
-
-	closeOnce  sync.Once
-	done       chan struct{} // Close gave up waiting; event sends stop blocking
-	readerExit chan struct{} // the reader has stopped reading
-	readerDone chan struct{} // the reader has finished (events closed)
-}
-
-type dueMark struct {
-	name string
-	due  time.Time
 }
 
 // clientMsg is a message the client sends, in Twilio's field order.
@@ -197,18 +180,9 @@ func Dial(ctx context.Context, rawURL string, p CallParams, opts ...ClientOption
 	for _, opt := range opts {
 		opt(&o)
 	}
-	u, err := url.Parse(rawURL)
+	u, err := wsjson.DialURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("twilio: dial: %w", err)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return nil, fmt.Errorf("twilio: dial %q: want a ws:// or wss:// URL", rawURL)
+		return nil, fmt.Errorf("twilio: dial %q: %w", rawURL, err)
 	}
 	if p.CallSid == "" {
 		p.CallSid = randomSid("CA")
@@ -227,30 +201,23 @@ func Dial(ctx context.Context, rawURL string, p CallParams, opts ...ClientOption
 		}
 		hdr.Set("X-Twilio-Signature", Signature(p.AuthToken, signed, nil))
 	}
-	d := o.dialer
-	if d == nil {
-		d = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, status, err := wsjson.Dial(ctx, o.dialer, u, hdr)
+	if status != 0 {
+		return nil, fmt.Errorf("%w: HTTP %d", ErrRejected, status)
 	}
-	conn, resp, err := d.DialContext(ctx, u.String(), hdr)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w: HTTP %d", ErrRejected, resp.StatusCode)
-		}
 		return nil, fmt.Errorf("twilio: dial: %w", err)
 	}
-	if o.buffer <= 0 {
-		o.buffer = 256
-	}
-	c := &Client{
-		conn:       conn,
-		p:          p,
-		opts:       o,
-		events:     make(chan ClientEvent, o.buffer),
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		readerExit: make(chan struct{}),
-		readerDone: make(chan struct{}),
-	}
+	c := &Client{p: p, opts: o}
+	c.peer = wsjson.NewPeer(conn, wsjson.PeerConfig[ClientEvent]{
+		Buffer:    o.buffer,
+		Realtime:  o.realtime,
+		Handle:    c.handle,
+		Echo:      c.echo,
+		Failed:    func(err error) ClientEvent { return ClientEvent{Kind: "error", Err: err} },
+		Closed:    closedEvent,
+		ErrClosed: ErrClientClosed,
+	})
 	params := map[string]string{}
 	for k, v := range p.Params {
 		params[k] = v
@@ -272,8 +239,12 @@ func Dial(ctx context.Context, rawURL string, p CallParams, opts ...ClientOption
 		_ = conn.Close()
 		return nil, fmt.Errorf("twilio: start: %w", err)
 	}
-	go c.readLoop()
+	c.peer.Run()
 	return c, nil
+}
+
+func closedEvent(code int, reason string, err, _ error) ClientEvent {
+	return ClientEvent{Kind: "closed", CloseCode: code, CloseText: reason, Err: err}
 }
 
 func randomSid(prefix string) string {
@@ -286,19 +257,14 @@ func randomSid(prefix string) string {
 func (c *Client) Params() CallParams { return c.p }
 
 // Events returns the client's events; the channel closes after the "closed" event.
-func (c *Client) Events() <-chan ClientEvent { return c.events }
+func (c *Client) Events() <-chan ClientEvent { return c.peer.Events() }
 
 // send writes one message; seq adds the next sequenceNumber and the streamSid.
 func (c *Client) send(m clientMsg, seq bool) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return c.sendLocked(m, seq)
+	return c.peer.Writes(func(send func([]byte) error) error { return c.sendLocked(send, m, seq) })
 }
 
-func (c *Client) sendLocked(m clientMsg, seq bool) error {
-	if c.wclosed {
-		return ErrClientClosed
-	}
+func (c *Client) sendLocked(send func([]byte) error, m clientMsg, seq bool) error {
 	if seq {
 		c.seq++
 		m.SequenceNumber = strconv.FormatUint(c.seq, 10)
@@ -308,16 +274,7 @@ func (c *Client) sendLocked(m clientMsg, seq bool) error {
 	if err != nil {
 		return err
 	}
-	if err := c.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
-	}
-	if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return ErrClientClosed
-		}
-		return err
-	}
-	return nil
+	return send(b)
 }
 
 // SendDTMF sends a "dtmf" message for one key ("0"-"9", "*", "#", "A"-"D").
@@ -332,23 +289,23 @@ func (c *Client) SendDTMF(d byte) error {
 // the last may be shorter), with chunk counting from 1 and timestamp advancing 20 ms per 160
 // bytes. It does not pace: call it every 20 ms for real-time audio.
 func (c *Client) SendAudio(ulaw []byte) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	for off := 0; off < len(ulaw); off += media.FrameSamples {
-		part := ulaw[off:min(off+media.FrameSamples, len(ulaw))]
-		c.chunk++
-		m := clientMsg{Event: "media", Media: &clientMedia{
-			Track:     "inbound",
-			Chunk:     strconv.FormatUint(c.chunk, 10),
-			Timestamp: strconv.FormatUint(c.sent/(media.SampleRate/1000), 10),
-			Payload:   base64.StdEncoding.EncodeToString(part),
-		}}
-		if err := c.sendLocked(m, true); err != nil {
-			return err
+	return c.peer.Writes(func(send func([]byte) error) error {
+		for off := 0; off < len(ulaw); off += media.FrameSamples {
+			part := ulaw[off:min(off+media.FrameSamples, len(ulaw))]
+			c.chunk++
+			m := clientMsg{Event: "media", Media: &clientMedia{
+				Track:     "inbound",
+				Chunk:     strconv.FormatUint(c.chunk, 10),
+				Timestamp: strconv.FormatUint(c.sent/(media.SampleRate/1000), 10),
+				Payload:   base64.StdEncoding.EncodeToString(part),
+			}}
+			if err := c.sendLocked(send, m, true); err != nil {
+				return err
+			}
+			c.sent += uint64(len(part))
 		}
-		c.sent += uint64(len(part))
-	}
-	return nil
+		return nil
+	})
 }
 
 // Stop sends "stop", as Twilio does when the caller hangs up, then closes the stream.
@@ -362,94 +319,13 @@ func (c *Client) Stop() error {
 
 // Close closes the stream (close code 1000) and waits, up to two seconds, for the server's
 // close frame and the client's goroutines. It is idempotent.
-func (c *Client) Close() error {
-	c.closeOnce.Do(func() {
-		c.wmu.Lock()
-		if !c.wclosed {
-			_ = c.conn.WriteControl(websocket.CloseMessage,
-				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-			c.wclosed = true
-		}
-		c.wmu.Unlock()
-		t := time.NewTimer(closeGrace)
-		select {
-		case <-c.readerExit:
-		case <-t.C:
-		}
-		t.Stop()
-		close(c.done)
-		_ = c.conn.Close()
-		<-c.readerDone
-	})
-	return nil
-}
+func (c *Client) Close() error { return c.peer.Close() }
 
 // Recordings returns the audio received before each mark so far (with WithRecording).
 func (c *Client) Recordings() []Recording {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	return append([]Recording(nil), c.recordings...)
-}
-
-// emit delivers ev, blocking while the buffer is full until Close gives up on the consumer.
-func (c *Client) emit(ev ClientEvent) {
-	select {
-	case c.events <- ev:
-		return
-	default:
-	}
-	select {
-	case c.events <- ev:
-	case <-c.done:
-	}
-}
-
-// readLoop reads the server's messages until the stream closes, then emits "closed".
-func (c *Client) readLoop() {
-	defer close(c.readerDone)
-	var playerDone chan struct{}
-	if c.opts.realtime {
-		playerDone = make(chan struct{})
-		go c.player(playerDone)
-	}
-	closed := ClientEvent{Kind: "closed"}
-	broken := false
-	for {
-		typ, data, err := c.conn.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				closed.CloseCode, closed.CloseText = ce.Code, ce.Text
-			} else {
-				closed.CloseCode, closed.Err = websocket.CloseAbnormalClosure, err
-			}
-			break
-		}
-		if broken {
-			continue // waiting for the server's close frame
-		}
-		if err := c.handle(typ, data); err != nil {
-			broken = true
-			c.emit(ClientEvent{Kind: "error", Err: err})
-			c.wmu.Lock()
-			if !c.wclosed {
-				_ = c.conn.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseProtocolError, truncReason(err.Error())), time.Now().Add(time.Second))
-				c.wclosed = true
-			}
-			c.wmu.Unlock()
-		}
-	}
-	close(c.readerExit)
-	c.wmu.Lock()
-	c.wclosed = true
-	c.wmu.Unlock()
-	_ = c.conn.Close()
-	if playerDone != nil {
-		<-playerDone
-	}
-	c.emit(closed)
-	close(c.events)
 }
 
 // handle checks and acts on one server message. Twilio accepts only media, mark and clear
@@ -474,63 +350,39 @@ func (c *Client) handle(typ int, data []byte) error {
 		if err != nil || len(audio) == 0 {
 			return fmt.Errorf("%w: media payload is not base64 audio", media.ErrProtocol)
 		}
-		c.pmu.Lock()
 		if c.opts.record {
+			c.rmu.Lock()
 			c.rec = append(c.rec, audio...)
+			c.rmu.Unlock()
 		}
-		now := time.Now()
-		if c.playEnd.Before(now) {
-			c.playEnd = now
-		}
-		c.playEnd = c.playEnd.Add(time.Duration(len(audio)) * time.Second / media.SampleRate)
-		c.pmu.Unlock()
-		c.emit(ClientEvent{Kind: "media", Audio: audio})
+		c.peer.Queued(len(audio))
+		c.peer.Emit(ClientEvent{Kind: "media", Audio: audio})
 	case "mark":
 		if m.Mark == nil || m.Mark.Name == "" {
 			return fmt.Errorf("%w: mark without a name", media.ErrProtocol)
 		}
 		name := m.Mark.Name
-		c.pmu.Lock()
 		var audio []byte
 		if c.opts.record {
+			c.rmu.Lock()
 			audio = c.rec
 			c.recordings = append(c.recordings, Recording{Mark: name, Audio: audio})
 			c.rec = nil
+			c.rmu.Unlock()
 		}
-		if c.opts.realtime {
-			if now := time.Now(); c.playEnd.Before(now) {
-				c.playEnd = now
-			}
-			c.pending = append(c.pending, dueMark{name: name, due: c.playEnd})
-		}
-		c.pmu.Unlock()
-		c.emit(ClientEvent{Kind: "mark", Mark: name, Audio: audio})
-		if c.opts.realtime {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-			return nil
-		}
-		return c.echo(name, false)
+		return c.peer.Marked(name, ClientEvent{Kind: "mark", Mark: name, Audio: audio})
 	case "clear":
-		c.pmu.Lock()
-		pending := c.pending
-		c.pending = nil
-		c.playEnd = time.Now()
-		// Pending marks are the latest marks received, in order: flag their recordings.
-		if c.opts.record {
-			for i := max(len(c.recordings)-len(pending), 0); i < len(c.recordings); i++ {
+		return c.peer.Cleared(ClientEvent{Kind: "clear"}, func(pending int) {
+			if !c.opts.record {
+				return
+			}
+			// Pending marks are the latest marks received, in order: flag their recordings.
+			c.rmu.Lock()
+			for i := max(len(c.recordings)-pending, 0); i < len(c.recordings); i++ {
 				c.recordings[i].Cleared = true
 			}
-		}
-		c.pmu.Unlock()
-		c.emit(ClientEvent{Kind: "clear"})
-		for _, p := range pending {
-			if err := c.echo(p.name, true); err != nil {
-				return err
-			}
-		}
+			c.rmu.Unlock()
+		})
 	default:
 		return fmt.Errorf("%w: server sent event %q; Twilio accepts only media, mark and clear", media.ErrProtocol, m.Event)
 	}
@@ -540,46 +392,8 @@ func (c *Client) handle(typ int, data []byte) error {
 // echo sends a mark back and reports it played.
 func (c *Client) echo(name string, cleared bool) error {
 	if err := c.send(clientMsg{Event: "mark", Mark: &clientMark{Name: name}}, true); err != nil {
-		if errors.Is(err, ErrClientClosed) {
-			return nil
-		}
 		return err
 	}
-	c.emit(ClientEvent{Kind: "played", Mark: name, Cleared: cleared})
+	c.peer.Emit(ClientEvent{Kind: "played", Mark: name, Cleared: cleared})
 	return nil
-}
-
-// player echoes marks when the audio before them has played.
-func (c *Client) player(done chan struct{}) {
-	defer close(done)
-	t := time.NewTimer(time.Hour)
-	defer t.Stop()
-	for {
-		c.pmu.Lock()
-		var wait time.Duration = -1
-		var due *dueMark
-		if len(c.pending) > 0 {
-			if wait = time.Until(c.pending[0].due); wait <= 0 {
-				m := c.pending[0]
-				c.pending = c.pending[1:]
-				due = &m
-			}
-		}
-		c.pmu.Unlock()
-		if due != nil {
-			_ = c.echo(due.name, false)
-			continue
-		}
-		var tc <-chan time.Time
-		if wait > 0 {
-			t.Reset(wait)
-			tc = t.C
-		}
-		select {
-		case <-c.readerExit:
-			return
-		case <-c.wake:
-		case <-tc:
-		}
-	}
 }

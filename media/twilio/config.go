@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/wsjson"
 )
 
 // Paths Twilio is pointed at.
@@ -19,8 +20,8 @@ const (
 
 // Defaults.
 const (
-	DefaultReadLimit    = 64 << 10
-	DefaultStartTimeout = 10 * time.Second
+	DefaultReadLimit    = wsjson.DefaultReadLimit
+	DefaultStartTimeout = wsjson.DefaultStartTimeout
 )
 
 // Config is the deployment data of the Twilio adapter.
@@ -53,19 +54,8 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
-	switch {
-	case c.ReadLimit < 0:
-		return fmt.Errorf("%w: read limit %d is negative", ErrConfig, c.ReadLimit)
-	case c.ReadLimit > 0 && c.ReadLimit < 1024:
-		return fmt.Errorf("%w: read limit %d is below 1024 bytes; a start message would not fit", ErrConfig, c.ReadLimit)
-	case c.ReadLimit > 16<<20:
-		return fmt.Errorf("%w: read limit %d is above 16 MiB", ErrConfig, c.ReadLimit)
-	case c.StartTimeout < 0:
-		return fmt.Errorf("%w: start timeout %s is negative", ErrConfig, c.StartTimeout)
-	case c.DTMF > media.DTMFInband:
-		return fmt.Errorf("%w: unknown dtmf mode %d", ErrConfig, c.DTMF)
-	case c.DTMF == media.DTMFInband && c.NewDetector == nil:
-		return fmt.Errorf("%w: dtmf mode inband needs NewDetector", ErrConfig)
+	if err := wsjson.CheckConfig(c.ReadLimit, c.StartTimeout, c.DTMF, c.NewDetector != nil); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil
 }

@@ -6,7 +6,8 @@
 //
 // The protocol is Twilio's "Media Streams - WebSocket Messages"
 // (https://www.twilio.com/docs/voice/media-streams/websocket-messages), summarised in
-// reference/telephony-protocols.md §1:
+// reference/telephony-protocols.md §1. What it shares with Telnyx's dialect (the parser, the
+// writer, the mark FIFO, the simulated platform's transport) lives in media/wsjson.
 //
 //   - Twilio opens the socket with X-Twilio-Signature, base64(HMAC-SHA1(auth token, URL)),
 //     computed over the exact wss:// URL of the <Stream> with no parameters (§1.2). Handler

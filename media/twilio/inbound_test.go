@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/wsjson"
 )
 
 // startedLeg returns a leg with no connection that has accepted connected and start, for
@@ -96,7 +97,10 @@ func TestInboundMediaDecoded(t *testing.T) {
 func TestMarkFIFO(t *testing.T) {
 	l := startedLeg(t, Config{})
 	<-l.Events() // start
-	l.marks = []sentMark{{name: "welcome"}, {name: "ask_pin", cleared: true}, {name: "welcome"}}
+	q := l.s.Marks()
+	q.Sent("welcome", false)
+	q.Sent("ask_pin", true)
+	q.Sent("welcome", false)
 	for i, name := range []string{"welcome", "ask_pin", "welcome"} {
 		msg := `{"event":"mark","sequenceNumber":"` + string(rune('2'+i)) + `","mark":{"name":"` + name + `"}}`
 		if err := l.handle([]byte(msg)); err != nil {
@@ -107,8 +111,8 @@ func TestMarkFIFO(t *testing.T) {
 			t.Errorf("echo %d: %+v", i, ev)
 		}
 	}
-	if len(l.marks) != 0 {
-		t.Errorf("marks left: %+v", l.marks)
+	if n := q.Len(); n != 0 {
+		t.Errorf("%d marks left", n)
 	}
 }
 
@@ -121,18 +125,18 @@ func TestScanner(t *testing.T) {
 		`{"a":tru}`, `{"a":nul}`, `{"a":"\x"}`, `{"a":"\u12"}`, "{\"a\":\"\t\"}", `{"a":[1 2]}`,
 		`{"a":"unterminated}`, `{"a":1} x`, `{"a":1}}`, `[1]`, `"s"`, ``, `   `,
 	} {
-		var s scanner
-		s.reset([]byte(in))
-		got := s.skip(0) == nil && s.end()
+		var s wsjson.Scanner
+		s.Reset([]byte(in))
+		got := s.Skip(0) == nil && s.End()
 		if want := json.Valid([]byte(in)); got != want {
 			t.Errorf("scanner(%q) valid=%v, encoding/json says %v", in, got, want)
 		}
 	}
 	// Strings unescape as encoding/json does.
 	for _, in := range []string{`"plain"`, `"a\"b\\c\/d\b\f\n\r\t"`, `"\u00e9\u4e2d"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ud83dx"`, `"\ude00\ud83d\ude00"`} {
-		var s scanner
-		s.reset([]byte(in))
-		got, err := s.str()
+		var s wsjson.Scanner
+		s.Reset([]byte(in))
+		got, err := s.Str()
 		var want string
 		if jerr := json.Unmarshal([]byte(in), &want); jerr != nil || err != nil {
 			t.Errorf("%s: scanner err %v, json err %v", in, err, jerr)
@@ -147,7 +151,7 @@ func TestScanner(t *testing.T) {
 func TestAppendJSONString(t *testing.T) {
 	for _, in := range []string{"", "welcome", `a"b\c`, "tab\tnl\ncr\r\x01\x1f", "é中😀", "bad\xffutf8", "<&>"} {
 		var got, want string
-		if err := json.Unmarshal(appendJSONString(nil, in), &got); err != nil {
+		if err := json.Unmarshal(wsjson.AppendString(nil, in), &got); err != nil {
 			t.Errorf("%q: output is not JSON: %v", in, err)
 		}
 		b, _ := json.Marshal(in)
@@ -178,16 +182,16 @@ func FuzzInbound(f *testing.F) {
 				}
 				return
 			}
-			var v *protoError
+			var v *wsjson.Violation
 			if !errors.As(err, &v) {
 				t.Fatalf("error %v is not a protocol violation", err)
 			}
-			switch v.code {
-			case closeUnsupported, closeInvalid, closePolicy, closeTooBig:
+			switch v.Code {
+			case wsjson.CloseUnsupported, wsjson.CloseInvalid, wsjson.ClosePolicy, wsjson.CloseTooBig:
 			default:
-				t.Fatalf("close code %d for %q", v.code, data)
+				t.Fatalf("close code %d for %q", v.Code, data)
 			}
-			if len(truncReason(v.msg)) > maxCloseReason {
+			if len(wsjson.TruncReason(v.Reason)) > wsjson.MaxCloseReason {
 				t.Fatalf("reason too long")
 			}
 		}
@@ -198,13 +202,13 @@ func FuzzInbound(f *testing.F) {
 		}
 		check(fresh)
 		l := startedLeg(t, Config{})
-		l.marks = []sentMark{{name: "welcome"}}
+		l.s.Marks().Sent("welcome", false)
 		check(l)
 
-		var s scanner
-		s.reset(data)
-		err := s.skip(0)
-		if got := err == nil && s.end(); !errors.Is(err, errDepth) && got != json.Valid(data) {
+		var s wsjson.Scanner
+		s.Reset(data)
+		err := s.Skip(0)
+		if got := err == nil && s.End(); !errors.Is(err, wsjson.ErrDepth) && got != json.Valid(data) {
 			t.Fatalf("scanner valid=%v, encoding/json %v for %q", got, !got, data)
 		}
 	})

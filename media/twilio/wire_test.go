@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/wsjson"
 )
 
 // TestWireFormat reads what the server sends with a bare WebSocket: only media, mark and clear
@@ -98,7 +100,7 @@ func TestWireFormat(t *testing.T) {
 			if m.Media != nil || m.Mark == nil {
 				t.Fatalf("mark message %s", msg)
 			}
-			want := `{"event":"mark","streamSid":"MZ1","mark":{"name":` + string(appendJSONString(nil, m.Mark.Name)) + `}}`
+			want := `{"event":"mark","streamSid":"MZ1","mark":{"name":` + string(wsjson.AppendString(nil, m.Mark.Name)) + `}}`
 			if string(msg) != want {
 				t.Errorf("mark message %s, want %s", msg, want)
 			}
@@ -148,7 +150,7 @@ func TestPlayErrors(t *testing.T) {
 	if err := l.Play(nil, "m"); err == nil {
 		t.Errorf("Play(nil) accepted")
 	}
-	for i := 0; i < outQueue; i++ {
+	for i := 0; i < wsjson.OutQueue; i++ {
 		if err := l.Play(clip, "m"); err != nil {
 			t.Fatalf("Play %d: %v", i, err)
 		}
@@ -156,7 +158,7 @@ func TestPlayErrors(t *testing.T) {
 	if err := l.Play(clip, "m"); err != media.ErrBackpressure {
 		t.Errorf("Play on a full queue: %v, want ErrBackpressure", err)
 	}
-	l.end(1000, "test", media.ErrHangup, false)
+	l.s.End(1000, "test", media.ErrHangup, false)
 	if err := l.Play(clip, "m"); err != media.ErrLegClosed {
 		t.Errorf("Play after end: %v", err)
 	}
@@ -169,22 +171,22 @@ func TestPlayErrors(t *testing.T) {
 }
 
 // BenchmarkPlayPrompt measures sending a 3 s prompt (three media messages and a mark) on a
-// server leg over loopback, from the clip's cached wire form ("cached"), and building that
-// wire form ("encode", once per clip per process).
+// server leg over loopback, from the clip's cached wire form ("cached": Play, then the leg's
+// writer sends it), and building that wire form ("encode", once per clip per process).
 func BenchmarkPlayPrompt(b *testing.B) {
 	clip := toneClip(b, "welcome", 3*time.Second)
 	b.Run("encode", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(clip.Ulaw())))
 		for b.Loop() {
-			_ = buildWire(clip)
+			_ = wsjson.BuildChunks(clip, wsjson.Ulaw)
 		}
 	})
 	b.Run("cached", func(b *testing.B) {
 		conns := make(chan *websocket.Conn, 1)
 		release := make(chan struct{})
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u := newUpgrader()
+			u := wsjson.NewUpgrader()
 			c, err := u.Upgrade(w, r, nil)
 			if err != nil {
 				return
@@ -216,19 +218,24 @@ func BenchmarkPlayPrompt(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		p := play{wire: wireFor(clip), mark: "welcome"}
+		l.s.Run()
+		_ = wsjson.ChunksFor(clip, wsjson.Ulaw) // cached before the clock starts
+		marks := &l.s.Counters().MarksOut
 		b.ReportAllocs()
 		b.SetBytes(int64(len(clip.Ulaw())))
 		for b.Loop() {
-			p.wire = wireFor(clip)
-			if err := l.writePlay(p); err != nil {
+			want := marks.Load() + 1
+			if err := l.Play(clip, "welcome"); err != nil {
 				b.Fatal(err)
 			}
-			l.marks = l.marks[:0]
+			for marks.Load() < want { // the writer has sent the prompt and its mark
+				runtime.Gosched()
+			}
+			l.s.Marks().Reset()
 		}
 		b.StopTimer()
-		conn.Close()
-		client.Close()
+		client.Close() // the leg's reader fails and the leg ends without a closing handshake
+		l.Close()
 		<-drained
 		close(release)
 	})

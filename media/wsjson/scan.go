@@ -1,38 +1,33 @@
-package twilio
+package wsjson
 
 import (
-	"errors"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
 // A small strict JSON scanner (RFC 8259) for the inbound hot path. encoding/json allocates a
-// string per field; Twilio sends fifty media messages a second per call, so the adapter reads
+// string per field; a platform sends fifty media messages a second per call, so adapters read
 // them in place instead: every value is a slice of the message, or of the scanner's scratch
 // buffer when a string had escapes. The scanner validates what it skips, so a message it
 // accepts is well-formed JSON.
 
-// maxDepth bounds nesting in skipped values; Twilio's messages nest three deep.
+// maxDepth bounds nesting in skipped values; the platforms' messages nest three deep.
 const maxDepth = 16
 
-var (
-	errSyntax = errors.New("invalid JSON")
-	errDepth  = errors.New("JSON nested too deep")
-)
-
-// scanner reads one JSON text. scratch holds unescaped strings; its contents stay valid until
-// reset.
-type scanner struct {
+// Scanner reads one JSON text in place. Strings with escapes are unescaped into its scratch
+// buffer; their contents stay valid until Reset. The zero value is ready for Reset.
+type Scanner struct {
 	data    []byte
 	pos     int
 	scratch []byte
 }
 
-func (s *scanner) reset(data []byte) {
+// Reset starts scanning data, reusing the scratch buffer.
+func (s *Scanner) Reset(data []byte) {
 	s.data, s.pos, s.scratch = data, 0, s.scratch[:0]
 }
 
-func (s *scanner) skipSpace() {
+func (s *Scanner) skipSpace() {
 	for s.pos < len(s.data) {
 		switch s.data[s.pos] {
 		case ' ', '\t', '\n', '\r':
@@ -43,8 +38,8 @@ func (s *scanner) skipSpace() {
 	}
 }
 
-// peek returns the next non-space byte, or 0 at the end.
-func (s *scanner) peek() byte {
+// Peek returns the next non-space byte, or 0 at the end.
+func (s *Scanner) Peek() byte {
 	s.skipSpace()
 	if s.pos < len(s.data) {
 		return s.data[s.pos]
@@ -52,24 +47,25 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-func (s *scanner) consume(c byte) bool {
-	if s.peek() == c {
+// Consume skips c, the next non-space byte, and reports whether it was there.
+func (s *Scanner) Consume(c byte) bool {
+	if s.Peek() == c {
 		s.pos++
 		return true
 	}
 	return false
 }
 
-// end reports whether only white space is left.
-func (s *scanner) end() bool {
+// End reports whether only white space is left.
+func (s *Scanner) End() bool {
 	s.skipSpace()
 	return s.pos == len(s.data)
 }
 
-// str reads a string and returns its unescaped bytes.
-func (s *scanner) str() ([]byte, error) {
-	if !s.consume('"') {
-		return nil, errSyntax
+// Str reads a string and returns its unescaped bytes.
+func (s *Scanner) Str() ([]byte, error) {
+	if !s.Consume('"') {
+		return nil, ErrSyntax
 	}
 	start := s.pos
 	for s.pos < len(s.data) {
@@ -82,15 +78,15 @@ func (s *scanner) str() ([]byte, error) {
 		case c == '\\':
 			return s.escaped(start)
 		case c < 0x20:
-			return nil, errSyntax
+			return nil, ErrSyntax
 		}
 		s.pos++
 	}
-	return nil, errSyntax
+	return nil, ErrSyntax
 }
 
 // escaped finishes a string that has escapes, unescaping it into scratch.
-func (s *scanner) escaped(start int) ([]byte, error) {
+func (s *Scanner) escaped(start int) ([]byte, error) {
 	off := len(s.scratch)
 	s.scratch = append(s.scratch, s.data[start:s.pos]...)
 	for s.pos < len(s.data) {
@@ -100,7 +96,7 @@ func (s *scanner) escaped(start int) ([]byte, error) {
 			s.pos++
 			return s.scratch[off:len(s.scratch):len(s.scratch)], nil
 		case c < 0x20:
-			return nil, errSyntax
+			return nil, ErrSyntax
 		case c != '\\':
 			s.scratch = append(s.scratch, c)
 			s.pos++
@@ -108,7 +104,7 @@ func (s *scanner) escaped(start int) ([]byte, error) {
 		}
 		s.pos++
 		if s.pos >= len(s.data) {
-			return nil, errSyntax
+			return nil, ErrSyntax
 		}
 		e := s.data[s.pos]
 		s.pos++
@@ -128,7 +124,7 @@ func (s *scanner) escaped(start int) ([]byte, error) {
 		case 'u':
 			r, ok := s.hex4()
 			if !ok {
-				return nil, errSyntax
+				return nil, ErrSyntax
 			}
 			if utf16.IsSurrogate(r) {
 				// A high surrogate pairs with a following \uDC00-\uDFFF escape; anything
@@ -147,13 +143,13 @@ func (s *scanner) escaped(start int) ([]byte, error) {
 			}
 			s.scratch = utf8.AppendRune(s.scratch, r)
 		default:
-			return nil, errSyntax
+			return nil, ErrSyntax
 		}
 	}
-	return nil, errSyntax
+	return nil, ErrSyntax
 }
 
-func (s *scanner) hex4() (rune, bool) {
+func (s *Scanner) hex4() (rune, bool) {
 	if s.pos+4 > len(s.data) {
 		return 0, false
 	}
@@ -174,81 +170,81 @@ func (s *scanner) hex4() (rune, bool) {
 	return r, true
 }
 
-// key reads an object key and the colon after it.
-func (s *scanner) key() ([]byte, error) {
-	k, err := s.str()
+// Key reads an object key and the colon after it.
+func (s *Scanner) Key() ([]byte, error) {
+	k, err := s.Str()
 	if err != nil {
 		return nil, err
 	}
-	if !s.consume(':') {
-		return nil, errSyntax
+	if !s.Consume(':') {
+		return nil, ErrSyntax
 	}
 	return k, nil
 }
 
-// next moves to the next member of an object whose '{' has been consumed: it returns false at
+// Next moves to the next member of an object whose '{' has been consumed: it returns false at
 // the closing '}'. first is true before the first member.
-func (s *scanner) next(first bool) (bool, error) {
-	if s.consume('}') {
+func (s *Scanner) Next(first bool) (bool, error) {
+	if s.Consume('}') {
 		return false, nil
 	}
-	if !first && !s.consume(',') {
-		return false, errSyntax
+	if !first && !s.Consume(',') {
+		return false, ErrSyntax
 	}
 	return true, nil
 }
 
-// raw skips one value and returns its text.
-func (s *scanner) raw() ([]byte, error) {
+// Raw skips one value and returns its text.
+func (s *Scanner) Raw() ([]byte, error) {
 	s.skipSpace()
 	start := s.pos
-	if err := s.skip(0); err != nil {
+	if err := s.Skip(0); err != nil {
 		return nil, err
 	}
 	return s.data[start:s.pos:s.pos], nil
 }
 
-// skip validates and skips one value.
-func (s *scanner) skip(depth int) error {
+// Skip validates and skips one value found at nesting depth.
+func (s *Scanner) Skip(depth int) error {
 	if depth > maxDepth {
-		return errDepth
+		return ErrDepth
 	}
-	switch c := s.peek(); {
+	switch c := s.Peek(); {
 	case c == '{':
 		s.pos++
 		for first := true; ; first = false {
-			more, err := s.next(first)
+			more, err := s.Next(first)
 			if err != nil {
 				return err
 			}
 			if !more {
 				return nil
 			}
-			if _, err := s.key(); err != nil {
+			if _, err := s.Key(); err != nil {
 				return err
 			}
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.Skip(depth + 1); err != nil {
 				return err
 			}
 		}
 	case c == '[':
 		s.pos++
-		if s.consume(']') {
+		if s.Consume(']') {
 			return nil
 		}
 		for {
-			if err := s.skip(depth + 1); err != nil {
+			if err := s.Skip(depth + 1); err != nil {
 				return err
 			}
-			if s.consume(']') {
+			if s.Consume(']') {
 				return nil
 			}
-			if !s.consume(',') {
-				return errSyntax
+			if !s.Consume(',') {
+				return ErrSyntax
 			}
 		}
 	case c == '"':
-		_, err := s.str()
+		_, err := s.Str()
 		return err
 	case c == '-' || (c >= '0' && c <= '9'):
 		return s.number()
@@ -259,19 +255,19 @@ func (s *scanner) skip(depth int) error {
 	case c == 'n':
 		return s.literal("null")
 	}
-	return errSyntax
+	return ErrSyntax
 }
 
-func (s *scanner) literal(lit string) error {
+func (s *Scanner) literal(lit string) error {
 	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return errSyntax
+		return ErrSyntax
 	}
 	s.pos += len(lit)
 	return nil
 }
 
 // number skips a number: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-func (s *scanner) number() error {
+func (s *Scanner) number() error {
 	if s.pos < len(s.data) && s.data[s.pos] == '-' {
 		s.pos++
 	}
@@ -279,12 +275,12 @@ func (s *scanner) number() error {
 	case s.pos < len(s.data) && s.data[s.pos] == '0':
 		s.pos++
 	case s.digits() == 0:
-		return errSyntax
+		return ErrSyntax
 	}
 	if s.pos < len(s.data) && s.data[s.pos] == '.' {
 		s.pos++
 		if s.digits() == 0 {
-			return errSyntax
+			return ErrSyntax
 		}
 	}
 	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
@@ -293,13 +289,13 @@ func (s *scanner) number() error {
 			s.pos++
 		}
 		if s.digits() == 0 {
-			return errSyntax
+			return ErrSyntax
 		}
 	}
 	return nil
 }
 
-func (s *scanner) digits() int {
+func (s *Scanner) digits() int {
 	n := 0
 	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
 		s.pos++
@@ -308,9 +304,9 @@ func (s *scanner) digits() int {
 	return n
 }
 
-// appendJSONString appends s as a JSON string literal, quotes included. Invalid UTF-8 becomes
+// AppendString appends s as a JSON string literal, quotes included. Invalid UTF-8 becomes
 // U+FFFD, as encoding/json does.
-func appendJSONString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
