@@ -18,6 +18,9 @@ const (
 	SimClear
 	// SimClosed is the server ending the stream; Code and Reason say how.
 	SimClosed
+	// SimPlayed is the simulated platform acknowledging mark Mark after playing the audio
+	// before it (at once, or in real time), as the platform itself would.
+	SimPlayed
 )
 
 // SimEvent is what a simulated platform client (the platform's side of a leg, used by
