@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,10 @@ import (
 	"github.com/callproof/callproof/ivr"
 	"github.com/callproof/callproof/kba"
 	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/asterisk"
+	"github.com/callproof/callproof/media/audiosocket"
+	"github.com/callproof/callproof/media/dtmf"
+	"github.com/callproof/callproof/media/telnyx"
 	"github.com/callproof/callproof/media/twilio"
 	"github.com/callproof/callproof/prompts"
 	"github.com/callproof/callproof/sessions"
@@ -45,6 +50,10 @@ type App struct {
 	metrics   *metrics
 
 	limiter *media.AddrLimiter
+
+	registry    *audiosocket.Registry
+	audioSocket *audiosocket.Server
+	asLn        net.Listener
 
 	calls    sync.WaitGroup
 	live     atomic.Int64
@@ -128,18 +137,55 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	}
 	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
 	a.metrics = newMetrics()
-	for _, t := range []string{"twilio"} {
+	for _, t := range []string{"twilio", "telnyx", "asterisk", "audiosocket"} {
 		a.metrics.live.WithLabelValues(t) // export zero before the first call
 	}
-	tw := twilio.Config{AuthToken: cfg.TwilioAuthToken, PublicURL: cfg.PublicURL, DTMF: mode}
+	detector := func() media.ToneDetector { return dtmf.New(dtmf.Config{}) }
+	tw := twilio.Config{AuthToken: cfg.TwilioAuthToken, PublicURL: cfg.PublicURL, DTMF: mode, NewDetector: detector}
 	if err := tw.Validate(); err != nil {
 		return nil, err
+	}
+	tx := telnyx.Config{AuthToken: cfg.TelnyxStreamToken, DTMF: mode, NewDetector: detector}
+	if err := tx.Validate(); err != nil {
+		return nil, err
+	}
+	var allow []netip.Prefix
+	for _, p := range cfg.PlatformAllowFrom {
+		allow = append(allow, netip.MustParsePrefix(p)) // validated in Config.finish
+	}
+	ast := asterisk.Config{Username: cfg.AsteriskUsername, Password: cfg.AsteriskPassword, AllowFrom: allow,
+		DTMF: mode, NewDetector: detector}
+	if err := ast.Validate(); err != nil {
+		return nil, err
+	}
+	regKeys := cfg.RegistrationKeys
+	if len(regKeys) == 0 {
+		regKeys = cfg.AgentKeys
+	}
+	regCfg := audiosocket.RegistryConfig{Keys: regKeys}
+	if err := regCfg.Validate(); err != nil {
+		return nil, err
+	}
+	a.registry = audiosocket.NewRegistry(regCfg)
+	if cfg.AudioSocket != "" {
+		asCfg := audiosocket.Config{DTMF: mode, NewDetector: detector, AllowFrom: allow, Lookup: a.registry.Lookup}
+		if err := asCfg.Validate(); err != nil {
+			return nil, err
+		}
+		a.audioSocket = audiosocket.NewServer(asCfg, a.serveLeg, log.Named("audiosocket"))
 	}
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/twilio", a.admit(twilio.NewHandler(tw, a.serveLeg, log.Named("twilio"))))
 	mux.Handle("POST /v1/twilio/voice", twilio.VoiceHandler(tw))
+	mux.Handle("GET "+telnyx.StreamPath, a.admit(telnyx.NewHandler(tx, a.serveLeg, log.Named("telnyx"))))
+	mux.Handle("GET "+asterisk.Path, a.admit(asterisk.NewHandler(ast, a.serveLeg, log.Named("asterisk"))))
+	mux.Handle("POST "+audiosocket.RegistryPath, audiosocket.RegistryHandler(a.registry, log.Named("audiosocket")))
 	mux.Handle("GET /v1/agent", a.hub.Handler(cfg.AgentKeys))
+	page := agent.PageHandler(agent.WithFrameAncestors(cfg.AgentFrameAncestors...),
+		agent.WithTokenIssuer(a.signer.Config().Issuer, a.signer.Config().Audience))
+	mux.Handle("/agent", page)
+	mux.Handle("/agent/", page)
 	mux.Handle("GET /.well-known/jwks.json", a.signer.JWKSHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -209,6 +255,21 @@ func (a *App) serveLeg(ctx context.Context, leg media.Leg) {
 	}
 }
 
+// ListenAudioSocket opens the AudioSocket listener when one is configured; call it before
+// Serve. It returns the bound address, or nil when AudioSocket is off.
+func (a *App) ListenAudioSocket() (net.Addr, error) {
+	if a.audioSocket == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.AudioSocket)
+	if err != nil {
+		return nil, fmt.Errorf("audiosocket listen %s: %w", a.cfg.AudioSocket, err)
+	}
+	a.asLn = ln
+	a.log.Info("audiosocket listening", zap.String("addr", ln.Addr().String()))
+	return ln.Addr(), nil
+}
+
 // Serve accepts on ln until ctx is cancelled (stop now) or the drain signal in ctx fires (stop
 // accepting, let live calls finish up to the drain timeout). It returns nil on a clean stop.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
@@ -219,11 +280,18 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	asDone := make(chan error, 1)
+	if a.asLn != nil {
+		go func() { asDone <- a.audioSocket.Serve(a.hard, a.asLn) }()
+	} else {
+		asDone <- nil
+	}
 	select {
 	case err := <-errc:
 		a.Close()
+		<-asDone
 		return err
 	case <-ctx.Done():
 	case <-drainSignal(ctx):
@@ -233,8 +301,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(shutCtx) // stops accepting; hijacked call sockets are ours to drain
 	cancel()
+	if a.audioSocket != nil {
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
+			defer cancel()
+			_ = a.audioSocket.Shutdown(dctx) // stop accepting; live calls drain with the others
+		}()
+	}
 	a.drain(ctx)
 	a.Close()
+	<-asDone
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -275,6 +351,9 @@ func (a *App) Close() {
 	a.closeOnce.Do(func() {
 		a.draining.Store(true)
 		a.hardCancel()
+		if a.audioSocket != nil {
+			_ = a.audioSocket.Close()
+		}
 		a.calls.Wait()
 		a.hub.Close()
 	})

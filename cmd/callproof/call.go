@@ -13,14 +13,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/callproof/callproof/kba"
-	"github.com/callproof/callproof/media"
-	"github.com/callproof/callproof/media/twilio"
+	"github.com/callproof/callproof/media/audiosocket"
+	"github.com/callproof/callproof/prompts"
 	"github.com/callproof/callproof/sessions"
 	"github.com/callproof/callproof/sessions/token"
 )
@@ -45,6 +46,11 @@ type callOptions struct {
 	issuer    string
 	audience  string
 	dataDir   string
+
+	audiosocket      string
+	registrationKey  string
+	platformUser     string
+	platformPassword string
 }
 
 // callReport is what a simulated call observed.
@@ -63,7 +69,11 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("call", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "server base URL")
-	fs.StringVar(&o.platform, "platform", "twilio", "platform dialect to speak: twilio")
+	fs.StringVar(&o.platform, "platform", "twilio", "platform dialect to speak: "+strings.Join(simPlatforms, ", "))
+	fs.StringVar(&o.audiosocket, "audiosocket", "127.0.0.1:9092", "AudioSocket address (--platform audiosocket)")
+	fs.StringVar(&o.registrationKey, "registration-key", "", "key for registering AudioSocket calls (default: the agent key)")
+	fs.StringVar(&o.platformUser, "platform-user", "", "HTTP Basic user the platform presents (asterisk)")
+	fs.StringVar(&o.platformPassword, "platform-password", "", "HTTP Basic password the platform presents (default: CALLPROOF_PLATFORM_PASSWORD)")
 	fs.StringVar(&o.customer, "customer", "", "customer id whose answers to give (from --directory)")
 	fs.StringVar(&o.directory, "directory", "", "customer directory YAML (default: the demo directory)")
 	fs.StringVar(&o.answers, "answers", "", "answers by prompt id, overriding the customer's: ask_dob=01011990,ask_zip=94107")
@@ -73,7 +83,7 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	fs.StringVar(&o.from, "from", "", "caller number (default: the customer's first phone)")
 	fs.StringVar(&o.to, "to", "+18005550199", "dialled number")
 	fs.StringVar(&o.verstat, "verstat", "TN-Validation-Passed-A", "STIR/SHAKEN verstat the platform reports")
-	fs.StringVar(&o.dtmf, "dtmf", "events", "how digits are sent: events (platform digit events)")
+	fs.StringVar(&o.dtmf, "dtmf", "events", "how digits are sent: events (the platform's digit events) or inband (tones in the audio)")
 	fs.BoolVar(&o.realtime, "realtime", false, "play prompts out in real time before acknowledging marks")
 	fs.BoolVar(&o.bargeIn, "barge-in", false, "answer as soon as a question starts, interrupting it (with --realtime)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
@@ -84,11 +94,14 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
 	}
-	if o.platform != "twilio" {
-		return exitError{code: 2, msg: fmt.Sprintf("call: platform %q is not supported by this build (twilio)", o.platform)}
+	if !slices.Contains(simPlatforms, o.platform) {
+		return exitError{code: 2, msg: fmt.Sprintf("call: platform %q: want one of %s", o.platform, strings.Join(simPlatforms, ", "))}
 	}
-	if o.dtmf != "events" {
-		return exitError{code: 2, msg: fmt.Sprintf("call: --dtmf %q is not supported by this build (events)", o.dtmf)}
+	if o.dtmf != "events" && o.dtmf != "inband" {
+		return exitError{code: 2, msg: fmt.Sprintf("call: --dtmf %q: want events or inband", o.dtmf)}
+	}
+	if o.platformPassword == "" {
+		o.platformPassword = getenv("CALLPROOF_PLATFORM_PASSWORD")
 	}
 	if o.authToken == "" {
 		o.authToken = getenv("CALLPROOF_TWILIO_AUTH_TOKEN")
@@ -104,6 +117,9 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 		if data, err := os.ReadFile(filepath.Join(dir, agentKeyFile)); err == nil {
 			o.agentKey = strings.TrimSpace(string(data))
 		}
+	}
+	if o.registrationKey == "" {
+		o.registrationKey = o.agentKey
 	}
 	answers, cust, err := buildAnswers(o)
 	if err != nil {
@@ -236,6 +252,10 @@ func newCallSid() string {
 // stream for the outcome and the token.
 func placeCall(ctx context.Context, o callOptions, answers map[string]string, out io.Writer) (*callReport, error) {
 	rep := &callReport{CallSid: newCallSid()}
+	if o.platform == "audiosocket" {
+		uuid := audiosocket.NewUUID()
+		rep.CallSid = audiosocket.FormatUUID(uuid)
+	}
 	var agentMsgs <-chan sessions.AgentMessage
 	if o.agentKey != "" {
 		ch, closeAgent, err := watchAgent(ctx, o.server, o.agentKey, rep.CallSid)
@@ -245,10 +265,6 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 		defer closeAgent()
 		agentMsgs = ch
 	}
-	streamURL, err := wsURL(o.server, "/v1/twilio")
-	if err != nil {
-		return nil, err
-	}
 	params := map[string]string{}
 	if o.request != "" {
 		params["request"] = o.request
@@ -256,59 +272,28 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 	if o.lang != "" {
 		params["lang"] = o.lang
 	}
-	fmt.Fprintf(out, "call %s -> %s from %s\n", rep.CallSid, streamURL, media.MaskPhone(o.from))
-	cl, err := twilio.Dial(ctx, streamURL, twilio.CallParams{
-		CallSid: rep.CallSid, StreamSid: "MZ" + rep.CallSid[2:], AccountSid: "AC" + strings.Repeat("0", 32),
-		From: o.from, To: o.to, Verstat: o.verstat, Params: params, AuthToken: o.authToken,
-	}, twilio.WithRealtimePlayback(o.realtime))
+	sim, named, ulaw, err := dialPlatform(ctx, o, rep.CallSid, params, out)
 	if err != nil {
-		return nil, fmt.Errorf("stream: %w", err)
+		return nil, err
 	}
-	defer cl.Close()
-
-	answer := func(id string) error {
-		digits, ok := answers[id]
-		if !ok {
-			return nil
+	defer sim.Close()
+	drv := &simDriver{sim: sim, answers: answers, namedMarks: named, played: o.platform == "twilio" || o.platform == "", realtime: o.realtime,
+		bargeIn: o.bargeIn, inband: o.dtmf == "inband", out: out}
+	if !named {
+		cat, err := prompts.Load()
+		if err != nil {
+			return nil, err
 		}
-		fmt.Fprintf(out, "  keyed %d digits\n", len(strings.TrimSuffix(digits, "#")))
-		for i := 0; i < len(digits); i++ {
-			if err := cl.SendDTMF(digits[i]); err != nil {
-				return err
-			}
-			if o.realtime {
-				time.Sleep(100 * time.Millisecond)
-			}
+		if drv.index, err = promptIndex(cat, ulaw); err != nil {
+			return nil, err
 		}
-		return nil
 	}
-	for ev := range cl.Events() {
-		switch ev.Kind {
-		case "mark":
-			rep.Prompts = append(rep.Prompts, ev.Mark)
-			fmt.Fprintf(out, "prompt %s\n", ev.Mark)
-			switch ev.Mark {
-			case "verified", "partially_verified", "not_verified", "locked_out", "opt_out_confirmed", "technical_difficulty":
-				rep.Outcome = ev.Mark
-			}
-			if o.bargeIn || !o.realtime {
-				if err := answer(ev.Mark); err != nil {
-					return rep, err
-				}
-			}
-		case "played":
-			if o.realtime && !o.bargeIn {
-				if err := answer(ev.Mark); err != nil {
-					return rep, err
-				}
-			}
-		case "error":
-			fmt.Fprintf(out, "stream error: %v\n", ev.Err)
-		case "closed":
-			if ev.CloseCode != websocket.CloseNormalClosure && ev.CloseCode != 0 {
-				fmt.Fprintf(out, "stream closed: %d %s\n", ev.CloseCode, ev.CloseText)
-			}
-		}
+	if err := drv.run(ctx); err != nil {
+		return rep, err
+	}
+	rep.Prompts, rep.Outcome = drv.prompts, drv.outcome
+	if c := drv.closed; c.Code != 0 && c.Code != websocket.CloseNormalClosure {
+		fmt.Fprintf(out, "stream closed: %d %s\n", c.Code, c.Reason)
 	}
 	if agentMsgs == nil {
 		return rep, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,6 +36,9 @@ type Config struct {
 	Redis string `yaml:"redis"`
 	// AgentKeys authenticate agent desktops on /v1/agent. Demo default: one random key.
 	AgentKeys []string `yaml:"agent_keys"`
+	// AgentFrameAncestors are the origins (https://crm.example.com) allowed to embed one
+	// call's panel, /agent/call/{id}, in an iframe. Default: none.
+	AgentFrameAncestors []string `yaml:"agent_frame_ancestors"`
 	// AgentKeysFile holds agent keys, one per line (keeps them off the command line).
 	AgentKeysFile string `yaml:"agent_keys_file"`
 	// OTPWebhook is where one-time passcodes are posted.
@@ -67,6 +71,21 @@ type Config struct {
 	// rate disables the limit (a platform behind one NAT address may need that).
 	StreamsPerMinute int `yaml:"streams_per_minute"`
 	StreamsBurst     int `yaml:"streams_burst"`
+	// TelnyxStreamToken (or TelnyxStreamTokenFile) is the stream_auth_token every Telnyx
+	// stream must present; empty accepts unauthenticated streams (restrict them by network).
+	TelnyxStreamToken     string `yaml:"telnyx_stream_token"`
+	TelnyxStreamTokenFile string `yaml:"telnyx_stream_token_file"`
+	// AsteriskUsername and AsteriskPassword (or AsteriskPasswordFile) are the HTTP Basic
+	// credentials Asterisk's websocket_client.conf presents on /v1/asterisk.
+	AsteriskUsername     string `yaml:"asterisk_username"`
+	AsteriskPassword     string `yaml:"asterisk_password"`
+	AsteriskPasswordFile string `yaml:"asterisk_password_file"`
+	// PlatformAllowFrom limits the platforms that have no authentication of their own
+	// (AudioSocket) or should also be filtered by address (Asterisk) to these CIDR prefixes.
+	PlatformAllowFrom []string `yaml:"platform_allow_from"`
+	// RegistrationKeys authenticate POST /v1/audiosocket/calls, where a dialplan registers
+	// the caller's metadata for an AudioSocket call. Default: the agent keys.
+	RegistrationKeys []string `yaml:"registration_keys"`
 	// DTMF is the digit mode for platform legs: auto, events or inband. Default auto.
 	DTMF string `yaml:"dtmf"`
 	// LogFormat is "console" (demo default) or "json" (serve default); LogLevel debug, info,
@@ -101,6 +120,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
 		"signing_key_file": &cfg.SigningKeyFile, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
+		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
+		"asterisk_password_file": &cfg.AsteriskPasswordFile, "telnyx_stream_token": &cfg.TelnyxStreamToken,
+		"telnyx_stream_token_file": &cfg.TelnyxStreamTokenFile,
 	}
 	for k, p := range str {
 		if v := getenv(envName(k)); v != "" {
@@ -132,6 +154,15 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	if v := getenv(envName("agent_keys")); v != "" {
 		cfg.AgentKeys = append(cfg.AgentKeys, splitList(v)...)
+	}
+	if v := getenv(envName("registration_keys")); v != "" {
+		cfg.RegistrationKeys = append(cfg.RegistrationKeys, splitList(v)...)
+	}
+	if v := getenv(envName("agent_frame_ancestors")); v != "" {
+		cfg.AgentFrameAncestors = splitList(v)
+	}
+	if v := getenv(envName("platform_allow_from")); v != "" {
+		cfg.PlatformAllowFrom = splitList(v)
 	}
 	return nil
 }
@@ -232,6 +263,9 @@ func (c *Config) finish(demo bool) error {
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
 	}
+	if c.AudioSocket == "" && demo {
+		c.AudioSocket = "127.0.0.1:9092"
+	}
 	if c.Data == "" {
 		if !demo {
 			return errors.New("serve: a data directory is required (--data, data:, CALLPROOF_DATA)")
@@ -251,7 +285,7 @@ func (c *Config) finish(demo bool) error {
 		}
 	}
 	// What this build does not do yet fails loudly rather than being ignored.
-	for name, v := range map[string]string{"sip": c.SIP, "audiosocket": c.AudioSocket, "redis": c.Redis, "otp-webhook": c.OTPWebhook} {
+	for name, v := range map[string]string{"sip": c.SIP, "redis": c.Redis, "otp-webhook": c.OTPWebhook} {
 		if v != "" {
 			return fmt.Errorf("--%s: not supported by this build yet (see the README's status table)", name)
 		}
@@ -269,6 +303,38 @@ func (c *Config) finish(demo bool) error {
 			return fmt.Errorf("twilio auth token file: %w", err)
 		}
 		c.TwilioAuthToken = strings.TrimSpace(string(data))
+	}
+	if c.TelnyxStreamTokenFile != "" {
+		data, err := os.ReadFile(c.TelnyxStreamTokenFile)
+		if err != nil {
+			return fmt.Errorf("telnyx stream token file: %w", err)
+		}
+		c.TelnyxStreamToken = strings.TrimSpace(string(data))
+	}
+	if c.AsteriskPasswordFile != "" {
+		data, err := os.ReadFile(c.AsteriskPasswordFile)
+		if err != nil {
+			return fmt.Errorf("asterisk password file: %w", err)
+		}
+		c.AsteriskPassword = strings.TrimSpace(string(data))
+	}
+	if (c.AsteriskUsername == "") != (c.AsteriskPassword == "") {
+		return errors.New("asterisk_username and asterisk_password go together")
+	}
+	for _, o := range c.AgentFrameAncestors {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("agent_frame_ancestors %q: want an origin such as https://crm.example.com", o)
+		}
+	}
+	for _, p := range c.PlatformAllowFrom {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("platform_allow_from %q: want a CIDR prefix such as 10.0.0.0/8", p)
+		}
+	}
+	if c.AudioSocket != "" {
+		if _, _, err := net.SplitHostPort(c.AudioSocket); err != nil {
+			return fmt.Errorf("audiosocket address %q: %w", c.AudioSocket, err)
+		}
 	}
 	for _, k := range c.AgentKeys {
 		if len(k) < 16 {

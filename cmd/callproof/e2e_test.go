@@ -48,11 +48,13 @@ type node struct {
 	url  string
 	logs *syncBuffer
 	data string
+	// audiosocket is the AudioSocket listener's address.
+	audiosocket string
 }
 
 func startNode(t *testing.T, mutate func(*Config)) *node {
 	t.Helper()
-	cfg := Config{HTTP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
+	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -72,6 +74,10 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	asAddr, err := app.ListenAudioSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
@@ -81,14 +87,19 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &node{app: app, url: "http://" + ln.Addr().String(), logs: logs, data: cfg.Data}
+	n := &node{app: app, url: "http://" + ln.Addr().String(), logs: logs, data: cfg.Data}
+	if asAddr != nil {
+		n.audiosocket = asAddr.String()
+	}
+	return n
 }
 
 // callCLI runs `callproof call` against n and returns its exit error and output.
 func (n *node) callCLI(t *testing.T, args ...string) (error, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	args = append([]string{"call", "--server", n.url, "--agent-key", testAgentKey, "--timeout", "60s"}, args...)
+	args = append([]string{"call", "--server", n.url, "--agent-key", testAgentKey, "--timeout", "60s",
+		"--audiosocket", n.audiosocket}, args...)
 	err := run(context.Background(), args, func(string) string { return "" }, nil, &out, &errOut)
 	return err, out.String() + errOut.String()
 }
@@ -347,5 +358,28 @@ func TestStreamRateLimitPerAddress(t *testing.T) {
 	}
 	if codes[0] == http.StatusTooManyRequests || codes[1] == http.StatusTooManyRequests || codes[2] != http.StatusTooManyRequests {
 		t.Fatalf("status codes %v: want the third refused with 429", codes)
+	}
+}
+
+// A whole verification through each platform dialect the simulated caller speaks, with digits
+// as the platform's events and as in-band tones.
+func TestCallEveryPlatform(t *testing.T) {
+	n := startNode(t, nil)
+	for _, platform := range simPlatforms {
+		for _, mode := range []string{"events", "inband"} {
+			t.Run(platform+"/"+mode, func(t *testing.T) {
+				args := []string{"--platform", platform, "--dtmf", mode, "--customer", "cus_ada"}
+				if platform != "twilio" { // paced platforms: answer as each question starts
+					args = append(args, "--barge-in")
+				}
+				err, out := n.callCLI(t, args...)
+				if err != nil {
+					t.Fatalf("%v\n%s", err, out)
+				}
+				if !strings.Contains(out, "outcome: verified") || !strings.Contains(out, "token: signature verified") {
+					t.Fatalf("output:\n%s", out)
+				}
+			})
+		}
 	}
 }

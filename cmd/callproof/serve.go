@@ -46,8 +46,14 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		app.Close()
 		return fmt.Errorf("listen %s: %w", cfg.HTTP, err)
 	}
+	asAddr, err := app.ListenAudioSocket()
+	if err != nil {
+		ln.Close()
+		app.Close()
+		return err
+	}
 	if demo {
-		printDemoBanner(stdout, app, ln.Addr())
+		printDemoBanner(stdout, app, ln.Addr(), asAddr)
 	}
 	log.Info("listening", zap.String("http", ln.Addr().String()), zap.Bool("demo", demo))
 	return app.Serve(ctx, ln)
@@ -73,12 +79,16 @@ func demoAgentKey(dataDir string) (string, error) {
 	return key, nil
 }
 
-func printDemoBanner(w io.Writer, a *App, addr net.Addr) {
+func printDemoBanner(w io.Writer, a *App, addr, asAddr net.Addr) {
 	base := "http://" + hostPort(addr)
 	wsBase := "ws://" + hostPort(addr)
 	fmt.Fprintf(w, "Callproof demo\n\n")
 	fmt.Fprintf(w, "  Twilio media stream  %s/v1/twilio\n", wsBase)
 	fmt.Fprintf(w, "  Twilio voice webhook %s/v1/twilio/voice\n", base)
+	fmt.Fprintf(w, "  Asterisk WebSocket   %s/v1/asterisk\n", wsBase)
+	if asAddr != nil {
+		fmt.Fprintf(w, "  Asterisk AudioSocket %s  (register callers at %s/v1/audiosocket/calls)\n", hostPort(asAddr), base)
+	}
 	fmt.Fprintf(w, "  Agent stream         %s/v1/agent\n", wsBase)
 	fmt.Fprintf(w, "  JWKS                 %s/.well-known/jwks.json\n", base)
 	fmt.Fprintf(w, "  Health, metrics      %s/healthz  %s/metrics\n\n", base, base)

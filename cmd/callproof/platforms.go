@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/asterisk"
+	"github.com/callproof/callproof/media/audiosocket"
+	"github.com/callproof/callproof/media/telnyx"
+	"github.com/callproof/callproof/media/twilio"
+)
+
+// platforms the simulated caller speaks.
+var simPlatforms = []string{"twilio", "telnyx", "asterisk", "audiosocket"}
+
+// dialPlatform opens the platform's side of a call. named reports whether the platform's marks
+// carry prompt ids; ulaw whether the caller hears μ-law (prompts are then recognised after a
+// μ-law round trip).
+func dialPlatform(ctx context.Context, o callOptions, callID string, params map[string]string, out io.Writer) (sim simCall, named, ulaw bool, err error) {
+	switch o.platform {
+	case "twilio", "":
+		u, err := wsURL(o.server, twilio.StreamPath)
+		if err != nil {
+			return nil, false, false, err
+		}
+		fmt.Fprintf(out, "call %s -> %s from %s\n", callID, u, media.MaskPhone(o.from))
+		cl, err := twilio.Dial(ctx, u, twilio.CallParams{
+			CallSid: callID, StreamSid: "MZ" + callID[2:], AccountSid: "AC" + strings.Repeat("0", 32),
+			From: o.from, To: o.to, Verstat: o.verstat, Params: params, AuthToken: o.authToken,
+		}, twilio.WithRealtimePlayback(o.realtime))
+		if err != nil {
+			return nil, false, false, fmt.Errorf("stream: %w", err)
+		}
+		return newTwilioSim(cl), true, true, nil
+	case "telnyx":
+		u, err := wsURL(o.server, telnyx.StreamPath)
+		if err != nil {
+			return nil, false, false, err
+		}
+		fmt.Fprintf(out, "call %s -> %s from %s\n", callID, u, media.MaskPhone(o.from))
+		p := map[string]string{"verstat": o.verstat}
+		for k, v := range params {
+			p[k] = v
+		}
+		cl, err := telnyx.Dial(ctx, u, telnyx.CallParams{CallControlID: callID, From: o.from, To: o.to, Params: p,
+			Encoding: "PCMU", SampleRate: 8000, AuthToken: o.platformPassword}, telnyx.WithRealtimePlayback(o.realtime))
+		if err != nil {
+			return nil, false, false, fmt.Errorf("stream: %w", err)
+		}
+		return cl, true, true, nil
+	case "asterisk":
+		u, err := wsURL(o.server, asterisk.Path)
+		if err != nil {
+			return nil, false, false, err
+		}
+		fmt.Fprintf(out, "call %s -> %s from %s\n", callID, u, media.MaskPhone(o.from))
+		cl, err := asterisk.Dial(ctx, u, asterisk.DialOptions{Username: o.platformUser, Password: o.platformPassword,
+			Format: "slin", ChannelID: callID, From: o.from, To: o.to, Verstat: o.verstat, Params: params, Realtime: o.realtime})
+		if err != nil {
+			return nil, false, false, fmt.Errorf("stream: %w", err)
+		}
+		return cl, false, false, nil
+	case "audiosocket":
+		uuid, err := audiosocket.ParseUUID(callID)
+		if err != nil {
+			return nil, false, false, err
+		}
+		if err := registerAudioSocket(ctx, o, callID, params); err != nil {
+			return nil, false, false, fmt.Errorf("register call: %w", err)
+		}
+		fmt.Fprintf(out, "call %s -> audiosocket %s from %s\n", callID, o.audiosocket, media.MaskPhone(o.from))
+		cl, err := audiosocket.Dial(ctx, o.audiosocket, uuid, audiosocket.WithRealtimeAudio(true)) // Asterisk streams audio all call long
+		if err != nil {
+			return nil, false, false, fmt.Errorf("audiosocket: %w", err)
+		}
+		return cl, false, false, nil
+	}
+	return nil, false, false, fmt.Errorf("platform %q: want one of %s", o.platform, strings.Join(simPlatforms, ", "))
+}
+
+// registerAudioSocket tells the server who is calling before the AudioSocket connection
+// arrives, as a dialplan does with CURL() before AudioSocket().
+func registerAudioSocket(ctx context.Context, o callOptions, uuid string, params map[string]string) error {
+	body := map[string]string{"uuid": uuid, "from": o.from, "to": o.to, "verstat": o.verstat}
+	for k, v := range params {
+		body[k] = v
+	}
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.server, "/")+audiosocket.RegistryPath, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+o.registrationKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
