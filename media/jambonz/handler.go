@@ -1,0 +1,52 @@
+package jambonz
+
+import (
+	"context"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/wsaudio"
+)
+
+// Leg is the media.Leg the handler gives the serve function; its Stats, Start and Rates
+// methods serve metrics and tests.
+type Leg = wsaudio.Leg
+
+var _ media.Leg = (*Leg)(nil)
+
+// NewHandler returns the handler for GET /v1/jambonz: one listen WebSocket per request, each
+// run as a media.Leg. For every stream whose metadata arrives, serve runs in the request's
+// goroutine with the leg and a context cancelled when the stream ends; the handler returns
+// once serve has returned and the leg's goroutines have finished. cfg should have passed
+// Validate: an invalid config makes every request fail with 500. A nil log means zap.NewNop().
+func NewHandler(cfg Config, serve func(ctx context.Context, leg media.Leg), log *zap.Logger) http.Handler {
+	invalid := cfg.Validate()
+	cfg = cfg.withDefaults()
+	hc := wsaudio.HandlerConfig{
+		Leg: wsaudio.Config{
+			Transport:    "jambonz",
+			ReadLimit:    cfg.ReadLimit,
+			StartTimeout: cfg.StartTimeout,
+			DTMF:         cfg.DTMF,
+			NewDetector:  cfg.NewDetector,
+			Protocol:     protocol{},
+			Output: wsaudio.Output{
+				Wire:    wire,
+				Clear:   killAudioMsg,
+				Bye:     disconnectMsg,
+				MaxLead: cfg.MaxLead,
+			},
+			InvalidPlay: ErrInvalidPlay,
+		},
+		Subprotocol: Subprotocol,
+		Invalid:     invalid,
+	}
+	if cfg.Username != "" {
+		user, pass := cfg.Username, cfg.Password
+		hc.Authorize = func(r *http.Request) error { return wsaudio.CheckBasic(r, user, pass) }
+		hc.Realm = "callproof jambonz"
+	}
+	return wsaudio.NewHandler(hc, serve, log)
+}
