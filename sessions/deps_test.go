@@ -1,6 +1,7 @@
 package sessions_test
 
 import (
+	"errors"
 	"os/exec"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestImportDirection(t *testing.T) {
 	const mod = "github.com/callproof/callproof/"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Deps}} {{.}}{{end}}`, "./...").Output()
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatalf("go list: %v%s", err, stderr(err))
 	}
 	heavy := map[string]string{ // dependency -> the only sub-package allowed to pull it in
 		"github.com/go-jose/go-jose/v4": mod + "sessions/token",
@@ -51,4 +52,39 @@ func TestImportDirection(t *testing.T) {
 	if checked == 0 {
 		t.Fatal("go list listed no packages")
 	}
+}
+
+// TestGoRedisOnlyInSessionsRedis keeps the Redis client behind one adapter in the whole
+// module: every other package (cmd included) talks to Redis through sessions' interfaces and
+// sessions/redis.Open, so swapping or upgrading the client touches one directory. Tests count
+// too: a test that needs Redis goes through sessions/redis (or its redistest kit).
+func TestGoRedisOnlyInSessionsRedis(t *testing.T) {
+	const mod = "github.com/callproof/callproof"
+	const owner = mod + "/sessions/redis"
+	const client = "github.com/redis/go-redis/v9"
+	out, err := exec.Command("go", "list", "-e", "-f",
+		`{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}`,
+		mod+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v%s", err, stderr(err))
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] == owner {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if imp == client || strings.HasPrefix(imp, client+"/") {
+				t.Errorf("%s imports %s: only %s may; use its Store through sessions' interfaces", fields[0], imp, owner)
+			}
+		}
+	}
+}
+
+func stderr(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(ee.Stderr) > 0 {
+		return "\n" + string(ee.Stderr)
+	}
+	return ""
 }

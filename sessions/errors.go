@@ -17,6 +17,8 @@ var (
 	ErrBadMessage = errors.New("sessions: invalid agent message")
 	// ErrBadEventID is returned for an event id that is not "<unix ms>-<seq>".
 	ErrBadEventID = errors.New("sessions: malformed event id")
+	// ErrClosed is returned by an AgentFeed's Next after Close, and by a store after its Close.
+	ErrClosed = errors.New("sessions: closed")
 )
 
 // fullError matches both ErrFull and ErrUnavailable.

@@ -20,6 +20,11 @@ const (
 	DefaultMaxCalls = 1 << 14
 	// DefaultMaxMessagesPerCall caps one call's log.
 	DefaultMaxMessagesPerCall = 1024
+	// DefaultMaxReplayIDs caps the single-use ids (Replay) held at once.
+	DefaultMaxReplayIDs = 1 << 18
+	// defaultFeedQueue is how many appended messages a feed holds for its reader before it
+	// falls back to reading the log (which is exact, only slower).
+	defaultFeedQueue = 4096
 
 	sweepInterval = time.Minute
 )
@@ -55,6 +60,17 @@ func WithIdleExpiry(d time.Duration) MemoryOption {
 	}
 }
 
+// WithReplayLimit caps the single-use ids remembered at once (default DefaultMaxReplayIDs).
+// When the cap is reached and none has expired, Consume fails with ErrFull (which matches
+// ErrUnavailable): a token is refused rather than an id forgotten early.
+func WithReplayLimit(n int) MemoryOption {
+	return func(m *Memory) {
+		if n > 0 {
+			m.maxReplay = n
+		}
+	}
+}
+
 // WithLimits caps attempt keys, call logs and messages per call (zero keeps a default). When
 // a cap is reached and nothing has expired, writes fail with ErrFull (which matches
 // ErrUnavailable): the store fails closed rather than forgetting a lockout.
@@ -72,10 +88,11 @@ func WithLimits(maxKeys, maxCalls, maxPerCall int) MemoryOption {
 	}
 }
 
-// Memory is the embedded, single-node store: attempt counters (Attempts) and the per-call
-// agent message log (Append, Since). It is safe for concurrent use; each operation is atomic.
-// Expired entries are dropped lazily: on access, on a periodic sweep piggy-backed on writes,
-// and whenever a size cap is reached.
+// Memory is the embedded, single-node store: attempt counters (Attempts), single-use ids
+// (Replay) and the per-call agent message log (AgentLog, AgentWatcher). It is safe for
+// concurrent use; each operation is atomic. Expired entries are dropped lazily: on access, on
+// a periodic sweep piggy-backed on writes, and whenever a size cap is reached. It starts no
+// goroutine.
 type Memory struct {
 	now        func() time.Time
 	retention  time.Duration
@@ -83,18 +100,31 @@ type Memory struct {
 	maxKeys    int
 	maxCalls   int
 	maxPerCall int
+	maxReplay  int
+	feedQueue  int
 
 	amu      sync.Mutex
 	attempts map[string]*attempt
 	aSweptAt time.Time
 
+	rmu      sync.Mutex
+	replay   map[string]time.Time // id -> remembered until
+	rSweptAt time.Time
+
 	lmu      sync.Mutex
 	calls    map[string]*callLog
 	lSweptAt time.Time
 	last     EventID
+	feeds    map[*memFeed]struct{}
 }
 
-var _ Attempts = (*Memory)(nil)
+var (
+	_ Attempts     = (*Memory)(nil)
+	_ Replay       = (*Memory)(nil)
+	_ AgentLog     = (*Memory)(nil)
+	_ AgentWatcher = (*Memory)(nil)
+	_ AgentFeed    = (*memFeed)(nil)
+)
 
 type attempt struct {
 	failures    int
@@ -118,8 +148,12 @@ func NewMemory(opts ...MemoryOption) *Memory {
 		maxKeys:    DefaultMaxKeys,
 		maxCalls:   DefaultMaxCalls,
 		maxPerCall: DefaultMaxMessagesPerCall,
+		maxReplay:  DefaultMaxReplayIDs,
+		feedQueue:  defaultFeedQueue,
 		attempts:   make(map[string]*attempt),
+		replay:     make(map[string]time.Time),
 		calls:      make(map[string]*callLog),
+		feeds:      make(map[*memFeed]struct{}),
 	}
 	for _, o := range opts {
 		o(m)
@@ -219,6 +253,48 @@ func (m *Memory) sweepAttempts(now time.Time, force bool) {
 
 func (a *attempt) locked(now time.Time) bool { return a != nil && now.Before(a.lockedUntil) }
 
+// Consume implements Replay: id is remembered until until (at least MinReplayTTL from now).
+func (m *Memory) Consume(ctx context.Context, id string, until time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if id == "" {
+		return false, ErrBadKey
+	}
+	now := m.now()
+	if floor := now.Add(MinReplayTTL); until.Before(floor) {
+		until = floor
+	}
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	m.sweepReplay(now, false)
+	exp, held := m.replay[id]
+	if held && now.Before(exp) {
+		return false, nil
+	}
+	if !held && len(m.replay) >= m.maxReplay {
+		m.sweepReplay(now, true)
+		if len(m.replay) >= m.maxReplay {
+			return false, fmt.Errorf("replay: %d ids held: %w", len(m.replay), errFull)
+		}
+	}
+	m.replay[id] = until
+	return true, nil
+}
+
+// sweepReplay drops expired ids, at most once per sweepInterval unless forced.
+func (m *Memory) sweepReplay(now time.Time, force bool) {
+	if !force && now.Sub(m.rSweptAt) < sweepInterval {
+		return
+	}
+	m.rSweptAt = now
+	for id, exp := range m.replay {
+		if !now.Before(exp) {
+			delete(m.replay, id)
+		}
+	}
+}
+
 func (a *attempt) state(now time.Time) LockState {
 	if a == nil {
 		return LockState{}
@@ -275,6 +351,9 @@ func (m *Memory) Append(ctx context.Context, msg AgentMessage) (AgentMessage, er
 	if msg.Type == TypeCall && msg.State == StateEnded {
 		l.ended = now
 	}
+	for f := range m.feeds {
+		f.enqueueLocked(msg)
+	}
 	return cloneMessage(msg), nil
 }
 
@@ -307,6 +386,11 @@ func (m *Memory) Since(ctx context.Context, call, afterID string) ([]AgentMessag
 		}
 		return out, nil
 	}
+	return m.sinceAllLocked(after, now), nil
+}
+
+// sinceAllLocked returns every held message after id, in id order. m.lmu is held.
+func (m *Memory) sinceAllLocked(after EventID, now time.Time) []AgentMessage {
 	m.sweepCalls(now, true)
 	type entry struct {
 		id  EventID
@@ -323,7 +407,106 @@ func (m *Memory) Since(ctx context.Context, call, afterID string) ([]AgentMessag
 	for i, e := range all {
 		out[i] = cloneMessage(*e.msg)
 	}
-	return out, nil
+	return out
+}
+
+// Watch implements AgentWatcher: the feed yields every message appended after Watch
+// returned, in event id order (Memory's ids increase across calls too). A reader that falls
+// more than a few thousand messages behind is served from the log itself, so nothing is lost
+// unless it expired meanwhile.
+func (m *Memory) Watch(ctx context.Context) (AgentFeed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	f := &memFeed{m: m, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	m.lmu.Lock()
+	f.last = m.last
+	m.feeds[f] = struct{}{}
+	m.lmu.Unlock()
+	return f, nil
+}
+
+// memFeed is a Memory's AgentFeed.
+type memFeed struct {
+	m         *Memory
+	wake      chan struct{} // cap 1: something was appended
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+
+	// Guarded by m.lmu.
+	queue    []AgentMessage
+	overflow bool    // the queue was dropped: read the log after last instead
+	last     EventID // id of the last message handed out
+}
+
+// enqueueLocked queues msg for the reader. m.lmu is held.
+func (f *memFeed) enqueueLocked(msg AgentMessage) {
+	if !f.overflow {
+		if len(f.queue) >= f.m.feedQueue {
+			f.overflow, f.queue = true, nil
+		} else {
+			f.queue = append(f.queue, cloneMessage(msg))
+		}
+	}
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Next implements AgentFeed.
+func (f *memFeed) Next(ctx context.Context) ([]AgentMessage, error) {
+	for {
+		select {
+		case <-f.done:
+			return nil, ErrClosed
+		default:
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if msgs := f.take(); len(msgs) > 0 {
+			return msgs, nil
+		}
+		select {
+		case <-f.wake:
+		case <-f.done:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (f *memFeed) take() []AgentMessage {
+	m := f.m
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	var out []AgentMessage
+	if f.overflow {
+		f.overflow = false
+		out = m.sinceAllLocked(f.last, m.now())
+	} else {
+		out, f.queue = f.queue, nil
+	}
+	if n := len(out); n > 0 {
+		if id, err := ParseEventID(out[n-1].ID); err == nil {
+			f.last = id
+		}
+	}
+	return out
+}
+
+// Close implements AgentFeed.
+func (f *memFeed) Close() error {
+	f.closeOnce.Do(func() {
+		close(f.done)
+		f.m.lmu.Lock()
+		delete(f.m.feeds, f)
+		f.queue = nil
+		f.m.lmu.Unlock()
+	})
+	return nil
 }
 
 // Calls returns the ids of the calls whose logs are held (live, or ended within the

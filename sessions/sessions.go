@@ -49,6 +49,21 @@ type Attempts interface {
 	Reset(ctx context.Context, key string) error
 }
 
+// Replay remembers single-use ids (a token's jti) so that each is accepted once. Ids are not
+// secrets (a jti is logged); anything secret is hashed by the caller first.
+// Implementations: *Memory here, sessions/redis for a shared store.
+type Replay interface {
+	// Consume records id until the given time and reports whether this was its first use.
+	// It is atomic: of concurrent calls with one id, on any node, exactly one gets first.
+	// An until that is not in the future still remembers id for MinReplayTTL. An error means
+	// the answer is unknown: callers fail closed and accept nothing.
+	Consume(ctx context.Context, id string, until time.Time) (first bool, err error)
+}
+
+// MinReplayTTL is the shortest time a Replay remembers an id, so that an id whose deadline
+// passed between the caller's check and Consume still cannot be used twice in a row.
+const MinReplayTTL = time.Second
+
 // Claims are what a verified caller's token says, filled by the call flow. The signer adds
 // iss, aud, iat, nbf, exp and jti (RFC 7519 §4.1). JSON names are the token's claim names.
 // No claim ever carries an answer value: data points are factor names only.
@@ -136,6 +151,41 @@ func (m AgentMessage) String() string {
 		fmt.Fprintf(&b, " token=[%d bytes redacted]", len(m.Token))
 	}
 	return b.String()
+}
+
+// AgentLog stores agent messages per call. *Memory implements it, and sessions/redis for
+// a log shared by every node. sessions/agent's Hub publishes into it and replays from it.
+type AgentLog interface {
+	// Append stores m with a fresh event id, greater than every id the log handed out
+	// before, in any call, and returns the stored copy (ID set; a zero At set to now).
+	Append(ctx context.Context, m AgentMessage) (AgentMessage, error)
+	// Since returns call's messages after afterID ("" for all), oldest first; call "" means
+	// every call the log holds, merged in event id order. A malformed afterID gives
+	// ErrBadEventID.
+	Since(ctx context.Context, call, afterID string) ([]AgentMessage, error)
+}
+
+// AgentWatcher is an AgentLog whose appends can be observed, including (for a shared log)
+// appends made by other nodes. The Hub uses it to deliver every node's messages.
+type AgentWatcher interface {
+	AgentLog
+	// Watch starts a feed of the messages appended from now on (a shared log may also
+	// include some appended shortly before). It does no I/O: a store that is down makes
+	// Next fail, not Watch. ctx bounds only the call, not the feed.
+	Watch(ctx context.Context) (AgentFeed, error)
+}
+
+// AgentFeed yields appended agent messages. Within one call, messages come in event id order,
+// each exactly once and with no gap (as long as the log still holds them); messages of
+// different calls may interleave in any order.
+type AgentFeed interface {
+	// Next blocks until at least one new message is available, ctx ends or the feed is
+	// closed (ErrClosed). An error wrapping ErrUnavailable is transient: call Next again,
+	// after a pause, and nothing is lost. Next must not be called concurrently with itself.
+	Next(ctx context.Context) ([]AgentMessage, error)
+	// Close releases the feed and makes a blocked Next return. It may be called concurrently
+	// with Next, and more than once.
+	Close() error
 }
 
 // Publisher delivers agent messages. sessions/agent's Hub implements it.

@@ -10,6 +10,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
+
+	"github.com/callproof/callproof/sessions"
 )
 
 // conn is one agent connection: the handler goroutine reads, one writer goroutine writes
@@ -23,11 +25,21 @@ type conn struct {
 	// Subscriptions; guarded by hub.mu.
 	all   bool
 	calls map[string]struct{}
+	// cursor holds, per call, the last event id a replay delivered (or the "after" the agent
+	// gave): live messages up to it are not sent again. An entry goes once a newer message
+	// passes it (the feed is in order per call).
+	cursor map[string]sessions.EventID
+	// floor is the "after" of an all-calls subscription: live messages of calls without a
+	// cursor are sent only after it (event ids are ordered across calls in every Log).
+	floor    sessions.EventID
+	hasFloor bool
+	// pending is the subscription being replayed; its live messages wait here.
+	pending *pendingSub
 
-	qmu     sync.Mutex
-	queue   []queued
-	pending atomic.Int64  // live messages queued or being written
-	wake    chan struct{} // cap 1: the queue has something
+	qmu    sync.Mutex
+	queue  []queued
+	queued atomic.Int64  // live messages queued or being written
+	wake   chan struct{} // cap 1: the queue has something
 
 	closing    atomic.Bool // stop extending the read deadline
 	done       chan struct{}
@@ -37,6 +49,18 @@ type conn struct {
 	closeCode  int    // 0: the peer is gone, send nothing; set once before done closes
 	closeText  string //
 	frameSent  bool   // the library already sent the close frame
+}
+
+// maxHeld bounds the live messages held for one subscription while its replay is read; they
+// pile up because of the store, not the agent, so the bound is far above the send queue.
+const maxHeld = 8192
+
+// pendingSub holds live messages for a subscription whose replay is being read.
+type pendingSub struct {
+	call     string
+	all      bool
+	msgs     []sessions.AgentMessage
+	overflow bool // more than maxHeld arrived: the agent is disconnected and resumes
 }
 
 type queued struct {
@@ -98,6 +122,37 @@ func (h *Hub) serve(c *conn) {
 // wants reports whether c subscribed to call. hub.mu is held.
 func (c *conn) wants(call string) bool { return c.all || c.hasCall(call) }
 
+// holds keeps live message m for the subscription being replayed, if m is for it and not
+// already for a live subscription. hub.mu is held.
+func (c *conn) holds(m sessions.AgentMessage) bool {
+	p := c.pending
+	if p == nil || c.wants(m.Call) || (!p.all && p.call != m.Call) {
+		return false
+	}
+	if len(p.msgs) >= maxHeld {
+		p.overflow, p.msgs = true, nil
+	}
+	if !p.overflow {
+		p.msgs = append(p.msgs, m)
+	}
+	return true
+}
+
+// accepts reports whether live message id of call is for c and new to it. hub.mu is held.
+func (c *conn) accepts(call string, id sessions.EventID) bool {
+	if !c.wants(call) {
+		return false
+	}
+	if cur, ok := c.cursor[call]; ok {
+		if id.Compare(cur) <= 0 {
+			return false // the replay delivered it
+		}
+		delete(c.cursor, call)
+		return true
+	}
+	return !c.all || !c.hasFloor || id.Compare(c.floor) > 0
+}
+
 func (c *conn) hasCall(call string) bool {
 	_, ok := c.calls[call]
 	return ok
@@ -113,15 +168,13 @@ func (c *conn) push(pm *websocket.PreparedMessage, live bool) {
 		return
 	default:
 	}
-	if live && c.pending.Load() >= int64(c.cfg.sendQueue) {
+	if live && c.queued.Load() >= int64(c.cfg.sendQueue) {
 		c.qmu.Unlock()
-		c.hub.slow.Add(1)
-		c.log.Warn("agent too slow: disconnecting", zap.Int("queue", c.cfg.sendQueue))
-		c.kill(websocket.CloseTryAgainLater, "too slow: reconnect and resume with after")
+		c.tooSlow()
 		return
 	}
 	if live {
-		c.pending.Add(1)
+		c.queued.Add(1)
 	}
 	c.queue = append(c.queue, queued{pm, live})
 	c.qmu.Unlock()
@@ -129,6 +182,13 @@ func (c *conn) push(pm *websocket.PreparedMessage, live bool) {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// tooSlow disconnects an agent that fell behind; it resumes with "after".
+func (c *conn) tooSlow() {
+	c.hub.slow.Add(1)
+	c.log.Warn("agent too slow: disconnecting", zap.Int("queue", c.cfg.sendQueue))
+	c.kill(websocket.CloseTryAgainLater, "too slow: reconnect and resume with after")
 }
 
 func (c *conn) take() []queued {
@@ -175,7 +235,7 @@ func (c *conn) writeLoop() {
 					return
 				}
 				if q.live {
-					c.pending.Add(-1)
+					c.queued.Add(-1)
 				}
 			}
 		case <-ping.C:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
@@ -14,23 +15,36 @@ import (
 	"github.com/callproof/callproof/sessions"
 )
 
-// Log stores agent messages per call; *sessions.Memory implements it.
-type Log interface {
-	// Append stores m with a fresh, increasing event id and returns the stored copy.
-	Append(ctx context.Context, m sessions.AgentMessage) (sessions.AgentMessage, error)
-	// Since returns call's messages after afterID ("" for all), oldest first; call "" means
-	// every call the log holds, merged in event id order.
-	Since(ctx context.Context, call, afterID string) ([]sessions.AgentMessage, error)
-}
+// Log stores agent messages per call: sessions.AgentLog. *sessions.Memory and
+// sessions/redis' Store implement it. A Log that is also a sessions.AgentWatcher (both of
+// those are) lets the hub deliver messages appended by any node.
+type Log = sessions.AgentLog
 
-var _ Log = (*sessions.Memory)(nil)
+var (
+	_ Log                   = (*sessions.Memory)(nil)
+	_ sessions.AgentWatcher = (*sessions.Memory)(nil)
+)
+
+// Feed retry pacing after a store error.
+const (
+	feedRetryMin = 50 * time.Millisecond
+	feedRetryMax = 2 * time.Second
+)
 
 // Hub stores agent messages and pushes them to subscribed agent connections. It implements
-// sessions.Publisher. Publish and subscribe are serialised by one mutex so that a subscriber
-// sees every message exactly once: either in its replay or live.
+// sessions.Publisher.
+//
+// With a Log that is a sessions.AgentWatcher, Publish only appends, and one pump goroutine
+// reads the log's feed (this node's appends and, on a shared log, every other node's) and
+// fans each message out: so an agent connected to any node sees every node's messages.
+// With a plain Log, Publish fans out itself. Either way an agent sees each message of its
+// subscriptions exactly once, per call in event id order: a subscription's replay (read from
+// the log while live messages for it are held back) and its live messages are joined on the
+// event id, skipping what the replay already delivered.
 type Hub struct {
 	log   *zap.Logger
 	store Log
+	feed  sessions.AgentFeed // nil: Publish fans out
 
 	ctx    context.Context // cancelled by Close; bounds store calls made for agents
 	cancel context.CancelFunc
@@ -39,30 +53,60 @@ type Hub struct {
 	conns  map[*conn]struct{}
 	closed bool
 	wg     sync.WaitGroup // handler goroutines (each joins its writer)
+	pumped chan struct{}  // closed when the pump has exited
 
-	closeOnce sync.Once
-	nextID    atomic.Uint64
-	slow      atomic.Uint64
-	published atomic.Uint64
+	closeOnce  sync.Once
+	nextID     atomic.Uint64
+	slow       atomic.Uint64
+	published  atomic.Uint64
+	delivered  atomic.Uint64
+	feedErrors atomic.Uint64
 }
 
 var _ sessions.Publisher = (*Hub)(nil)
 
-// NewHub returns a hub storing messages in store. A nil log means zap.NewNop().
+// NewHub returns a hub storing messages in store. A nil log means zap.NewNop(). When store
+// is a sessions.AgentWatcher the hub starts its pump (Close stops it); if Watch fails, the
+// hub logs it and delivers only the messages published through it.
 func NewHub(log *zap.Logger, store Log) *Hub {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Hub{log: log, store: store, ctx: ctx, cancel: cancel, conns: make(map[*conn]struct{})}
+	h := &Hub{log: log, store: store, ctx: ctx, cancel: cancel, conns: make(map[*conn]struct{})}
+	if w, ok := store.(sessions.AgentWatcher); ok {
+		feed, err := w.Watch(ctx)
+		if err != nil {
+			log.Error("agent: cannot watch the message log: delivering only this hub's messages", zap.Error(err))
+		} else {
+			h.feed = feed
+			h.pumped = make(chan struct{})
+			go h.pump()
+		}
+	}
+	return h
 }
 
-// Publish stores m in its call's log and queues it for every agent subscribed to the call or
-// to all calls. It never waits for an agent: an agent whose queue is full is disconnected.
-// It fails (and the caller fails closed) when the log cannot store m or after Close.
+// Publish stores m in its call's log, from where it reaches every agent subscribed to the
+// call or to all calls, on this node or (with a shared log) any other. It never waits for an
+// agent: an agent whose queue is full is disconnected. It fails (and the caller fails
+// closed) when the log cannot store m or after Close.
 func (h *Hub) Publish(ctx context.Context, m sessions.AgentMessage) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if h.feed != nil {
+		h.mu.Lock()
+		closed := h.closed
+		h.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if _, err := h.store.Append(ctx, m); err != nil {
+			return fmt.Errorf("agent: store message: %w", err)
+		}
+		h.published.Add(1)
+		return nil // the pump delivers it
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -74,32 +118,90 @@ func (h *Hub) Publish(ctx context.Context, m sessions.AgentMessage) error {
 		return fmt.Errorf("agent: store message: %w", err)
 	}
 	h.published.Add(1)
+	h.deliver(stored)
+	return nil
+}
+
+// pump feeds the log's appends to deliver until Close. Store errors are retried with
+// backoff; the feed loses nothing meanwhile.
+func (h *Hub) pump() {
+	defer close(h.pumped)
+	wait := feedRetryMin
+	failing := false
+	for {
+		msgs, err := h.feed.Next(h.ctx)
+		if err != nil {
+			if h.ctx.Err() != nil || errors.Is(err, sessions.ErrClosed) {
+				return
+			}
+			h.feedErrors.Add(1)
+			if !failing {
+				h.log.Warn("agent feed failing: retrying", zap.Error(err))
+				failing = true
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-h.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, feedRetryMax)
+			continue
+		}
+		if failing {
+			h.log.Info("agent feed recovered")
+			failing = false
+		}
+		wait = feedRetryMin
+		h.mu.Lock()
+		for _, m := range msgs {
+			h.deliver(m)
+		}
+		h.mu.Unlock()
+	}
+}
+
+// deliver queues m for every connection that subscribed to its call and has not had it.
+// hub.mu is held.
+func (h *Hub) deliver(m sessions.AgentMessage) {
+	h.delivered.Add(1)
 	if len(h.conns) == 0 {
-		return nil
+		return
+	}
+	id, err := sessions.ParseEventID(m.ID)
+	if err != nil {
+		h.log.Error("agent: message without a valid event id", zap.String("call", m.Call))
+		return
 	}
 	var pm *websocket.PreparedMessage
 	for c := range h.conns {
-		if !c.wants(stored.Call) {
+		if c.holds(m) || !c.accepts(m.Call, id) {
 			continue
 		}
 		if pm == nil {
-			if pm, err = prepare(stored); err != nil {
-				return err
+			if pm, err = prepare(m); err != nil {
+				h.log.Error("agent: encode", zap.Error(err))
+				return
 			}
 		}
 		c.push(pm, true)
 	}
-	return nil
 }
 
 // Stats are counters for tests and operations.
 type Stats struct {
 	// Conns is the number of agent connections open now.
 	Conns int
-	// Published counts messages stored since the hub started.
+	// Published counts messages stored through this hub since it started.
 	Published uint64
+	// Delivered counts messages, from any node, this hub has fanned out to its agents
+	// (whether or not one had subscribed to them).
+	Delivered uint64
 	// SlowDisconnects counts agents disconnected for falling behind.
 	SlowDisconnects uint64
+	// FeedErrors counts failed reads of the log's feed (each retried).
+	FeedErrors uint64
 }
 
 // Stats returns the hub's counters.
@@ -107,11 +209,13 @@ func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	n := len(h.conns)
 	h.mu.Unlock()
-	return Stats{Conns: n, Published: h.published.Load(), SlowDisconnects: h.slow.Load()}
+	return Stats{Conns: n, Published: h.published.Load(), Delivered: h.delivered.Load(),
+		SlowDisconnects: h.slow.Load(), FeedErrors: h.feedErrors.Load()}
 }
 
-// Close disconnects every agent with 1001 (going away), waits for all connection goroutines
-// and makes Publish fail with ErrClosed. Later calls return at once; new connections get 503.
+// Close disconnects every agent with 1001 (going away), stops the pump and closes the feed,
+// waits for all goroutines and makes Publish fail with ErrClosed. Later calls return at
+// once; new connections get 503. It does not close the store.
 func (h *Hub) Close() {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()
@@ -122,10 +226,16 @@ func (h *Hub) Close() {
 		}
 		h.mu.Unlock()
 		h.cancel()
+		if h.feed != nil {
+			_ = h.feed.Close() // unblocks a Next waiting on the store
+		}
 		for _, c := range conns {
 			c.kill(websocket.CloseGoingAway, "server shutting down")
 		}
 		h.wg.Wait()
+		if h.pumped != nil {
+			<-h.pumped
+		}
 	})
 }
 
@@ -169,22 +279,41 @@ const (
 	maxCallIDLen       = 128
 )
 
-// subscribe replays the log for the subscription and registers it, atomically with respect
-// to Publish. Calls already covered by the connection's subscriptions are not replayed again.
+// subscribe replays the log for the subscription, then makes it live. While the log is read
+// (without the hub lock, so that other agents' deliveries do not wait on the store), live
+// messages for the subscription are held on the connection; afterwards the replay is queued,
+// then the held messages that the replay did not include. Calls already covered by the
+// connection's subscriptions are not replayed again.
 func (h *Hub) subscribe(c *conn, call string, all bool, after string) (reason string) {
+	var afterID sessions.EventID
+	if after != "" {
+		var err error
+		if afterID, err = sessions.ParseEventID(after); err != nil {
+			return reasonBadAfter
+		}
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if c.all || (!all && c.hasCall(call)) {
+		h.mu.Unlock()
 		return "" // already subscribed: everything for it is on its way
 	}
 	if !all && len(c.calls) >= c.cfg.maxSubscriptions {
+		h.mu.Unlock()
 		return reasonTooMany
 	}
+	c.pending = &pendingSub{call: call, all: all}
+	h.mu.Unlock()
+
 	which := call
 	if all {
 		which = ""
 	}
 	msgs, err := h.store.Since(h.ctx, which, after)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	held := c.pending
+	c.pending = nil
 	if err != nil {
 		if errors.Is(err, sessions.ErrBadEventID) {
 			return reasonBadAfter
@@ -192,9 +321,21 @@ func (h *Hub) subscribe(c *conn, call string, all bool, after string) (reason st
 		c.log.Warn("agent replay failed", zap.Error(err))
 		return reasonUnavailable
 	}
+	if held.overflow {
+		c.tooSlow()
+		return ""
+	}
+	if c.cursor == nil {
+		c.cursor = make(map[string]sessions.EventID)
+	}
+	replayed := 0
 	for _, m := range msgs {
 		if all && c.hasCall(m.Call) {
 			continue // delivered through the call's own subscription
+		}
+		id, err := sessions.ParseEventID(m.ID)
+		if err != nil {
+			continue
 		}
 		pm, err := prepare(m)
 		if err != nil {
@@ -202,16 +343,39 @@ func (h *Hub) subscribe(c *conn, call string, all bool, after string) (reason st
 			return reasonUnavailable
 		}
 		c.push(pm, false)
+		replayed++
+		if cur, ok := c.cursor[m.Call]; !ok || id.Compare(cur) > 0 {
+			c.cursor[m.Call] = id
+		}
 	}
 	if all {
 		c.all, c.calls = true, nil
+		if after != "" {
+			c.floor, c.hasFloor = afterID, true
+		}
 	} else {
 		if c.calls == nil {
 			c.calls = make(map[string]struct{})
 		}
 		c.calls[call] = struct{}{}
+		if cur, ok := c.cursor[call]; after != "" && (!ok || afterID.Compare(cur) > 0) {
+			c.cursor[call] = afterID
+		}
 	}
-	c.log.Debug("agent subscribed", zap.String("call", call), zap.Bool("all", all), zap.Int("replayed", len(msgs)))
+	for _, m := range held.msgs {
+		id, _ := sessions.ParseEventID(m.ID)
+		if !c.accepts(m.Call, id) {
+			continue
+		}
+		pm, err := prepare(m)
+		if err != nil {
+			c.log.Error("agent: encode", zap.Error(err))
+			return reasonUnavailable
+		}
+		c.push(pm, false) // bounded by maxHeld, like the replay by the log
+	}
+	c.log.Debug("agent subscribed", zap.String("call", call), zap.Bool("all", all),
+		zap.Int("replayed", replayed), zap.Int("held", len(held.msgs)))
 	return ""
 }
 

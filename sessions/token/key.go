@@ -50,13 +50,18 @@ func WriteKeyFile(path string, key ed25519.PrivateKey) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadKey, err)
 	}
-	data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	return writeNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
+
+// writeNew writes data to a new file at path with mode: complete or not at all, and never
+// over an existing file (an error matching fs.ErrExist).
+func writeNew(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
 	if err != nil {
 		return fmt.Errorf("token: write key: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return fmt.Errorf("token: write key: %w", err)
 	}
