@@ -2,9 +2,9 @@
 // attempt counters and lockouts, the claims a verified caller's token carries, and the per-call
 // log of messages delivered to agents.
 //
-// The root package holds the types and interfaces the call flow depends on (Attempts, Issuer,
-// Publisher) and Memory, the embedded in-memory implementation used when no Redis is
-// configured. Implementations that need a heavy dependency live in sub-packages named after it:
+// The root package holds the types and interfaces the call flow depends on (Attempts, Replay,
+// Issuer, Publisher, AgentLog and its cross-node AgentWatcher/AgentFeed) and Memory, the
+// embedded in-memory implementation of the stores, used when no Redis is configured. Implementations that need a heavy dependency live in sub-packages named after it:
 // sessions/token (JOSE signing with go-jose, RFC 7519 / RFC 8037), sessions/agent (the agent
 // WebSocket hub with gorilla/websocket) and sessions/redis. The root imports no other project
 // package and no heavy dependency; deps_test.go keeps it so.

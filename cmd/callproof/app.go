@@ -27,11 +27,16 @@ import (
 	"github.com/callproof/callproof/media/asterisk"
 	"github.com/callproof/callproof/media/audiosocket"
 	"github.com/callproof/callproof/media/dtmf"
+	"github.com/callproof/callproof/media/freeswitch"
+	"github.com/callproof/callproof/media/jambonz"
 	"github.com/callproof/callproof/media/telnyx"
 	"github.com/callproof/callproof/media/twilio"
+	"github.com/callproof/callproof/media/vonage"
+	"github.com/callproof/callproof/media/webrtc"
 	"github.com/callproof/callproof/prompts"
 	"github.com/callproof/callproof/sessions"
 	"github.com/callproof/callproof/sessions/agent"
+	"github.com/callproof/callproof/sessions/redis"
 	"github.com/callproof/callproof/sessions/token"
 )
 
@@ -42,7 +47,9 @@ type App struct {
 	log       *zap.Logger
 	directory *kba.Directory
 	catalog   *prompts.Catalog
-	store     *sessions.Memory
+	attempts  sessions.Attempts
+	replay    sessions.Replay
+	redis     *redis.Store // nil when state is in memory
 	signer    *token.Signer
 	hub       *agent.Hub
 	engine    *ivr.Engine
@@ -51,6 +58,7 @@ type App struct {
 
 	limiter *media.AddrLimiter
 
+	webrtc      *webrtc.Handler
 	registry    *audiosocket.Registry
 	audioSocket *audiosocket.Server
 	asLn        net.Listener
@@ -111,8 +119,20 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.store = sessions.NewMemory()
-	a.hub = agent.NewHub(log.Named("agent"), a.store)
+	var alog sessions.AgentLog
+	if cfg.Redis != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rs, err := redis.Open(ctx, redis.Config{URL: cfg.Redis, Password: cfg.RedisPassword}, log.Named("redis"))
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("redis: %w", err)
+		}
+		a.redis, a.attempts, a.replay, alog = rs, rs, rs, rs
+	} else {
+		m := sessions.NewMemory()
+		a.attempts, a.replay, alog = m, m, m
+	}
+	a.hub = agent.NewHub(log.Named("agent"), alog)
 	lockout := kba.DefaultLockout()
 	if cfg.LockoutFailures > 0 {
 		lockout.MaxFailures = cfg.LockoutFailures
@@ -127,7 +147,7 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 		FirstDigitTimeout: cfg.FirstDigitTimeout,
 		InterDigitTimeout: cfg.InterDigitTimeout,
 		Lockout:           lockout,
-	}, a.catalog, a.directory, a.store, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")))
+	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")))
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +157,7 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	}
 	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
 	a.metrics = newMetrics()
-	for _, t := range []string{"twilio", "telnyx", "asterisk", "audiosocket"} {
+	for _, t := range []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc"} {
 		a.metrics.live.WithLabelValues(t) // export zero before the first call
 	}
 	detector := func() media.ToneDetector { return dtmf.New(dtmf.Config{}) }
@@ -147,6 +167,27 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	}
 	tx := telnyx.Config{AuthToken: cfg.TelnyxStreamToken, DTMF: mode, NewDetector: detector}
 	if err := tx.Validate(); err != nil {
+		return nil, err
+	}
+	detectorAt := func(rate int) media.ToneDetector { return dtmf.New(dtmf.Config{SampleRate: rate}) }
+	vc := vonage.Config{Token: cfg.VonageToken, DTMF: mode, NewDetector: detectorAt}
+	jb := jambonz.Config{Username: cfg.JambonzUsername, Password: cfg.JambonzPassword, DTMF: mode, NewDetector: detectorAt}
+	fsMode := mode
+	if fsMode == media.DTMFEvents { // mod_audio_fork forwards no digit events: tones are all there is
+		fsMode = media.DTMFInband
+	}
+	fsw := freeswitch.Config{Username: cfg.FreeSWITCHUsername, Password: cfg.FreeSWITCHPassword, DTMF: fsMode, NewDetector: detectorAt}
+	for _, v := range []interface{ Validate() error }{vc, jb, fsw} {
+		if err := v.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	vh := vonage.NewHandler(vc, a.serveLeg, log.Named("vonage"))
+	a.webrtc, err = webrtc.NewHandler(webrtc.Config{PortMin: cfg.WebRTCPortMin, PortMax: cfg.WebRTCPortMax,
+		PublicIPs: cfg.WebRTCPublicIPs, ICEServers: cfg.WebRTCICEServers, TURNUsername: cfg.WebRTCTURNUsername,
+		TURNCredential: cfg.WebRTCTURNCredential, AllowLoopback: *cfg.WebRTCAllowLoopback, DTMF: mode,
+		NewDetector: detector}, a.serveLeg, log.Named("webrtc"))
+	if err != nil {
 		return nil, err
 	}
 	var allow []netip.Prefix
@@ -179,6 +220,16 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	mux.Handle("GET /v1/twilio", a.admit(twilio.NewHandler(tw, a.serveLeg, log.Named("twilio"))))
 	mux.Handle("POST /v1/twilio/voice", twilio.VoiceHandler(tw))
 	mux.Handle("GET "+telnyx.StreamPath, a.admit(telnyx.NewHandler(tx, a.serveLeg, log.Named("telnyx"))))
+	mux.Handle("GET "+vonage.StreamPath, a.admit(vh))
+	mux.Handle("GET "+vonage.StreamPath+"/{token}", a.admit(vh))
+	mux.Handle("GET "+jambonz.StreamPath, a.admit(jambonz.NewHandler(jb, a.serveLeg, log.Named("jambonz"))))
+	mux.Handle("GET "+freeswitch.StreamPath, a.admit(freeswitch.NewHandler(fsw, a.serveLeg, log.Named("freeswitch"))))
+	mux.Handle("POST "+webrtc.OfferPath, a.admit(a.webrtc))
+	mux.Handle("DELETE "+webrtc.OfferPath+"/{id}", a.webrtc)
+	phone := webrtc.PageHandler()
+	mux.Handle("GET "+webrtc.PagePath, phone)
+	mux.Handle("GET "+webrtc.ScriptPath, phone)
+	mux.Handle("GET "+webrtc.StylePath, phone)
 	mux.Handle("GET "+asterisk.Path, a.admit(asterisk.NewHandler(ast, a.serveLeg, log.Named("asterisk"))))
 	mux.Handle("POST "+audiosocket.RegistryPath, audiosocket.RegistryHandler(a.registry, log.Named("audiosocket")))
 	mux.Handle("GET /v1/agent", a.hub.Handler(cfg.AgentKeys))
@@ -187,6 +238,8 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	mux.Handle("/agent", page)
 	mux.Handle("/agent/", page)
 	mux.Handle("GET /.well-known/jwks.json", a.signer.JWKSHandler())
+	mux.Handle("POST /v1/tokens/redeem", token.RedeemHandler(a.signer, cfg.AgentKeys, a.replay,
+		token.WithRedeemLogger(log.Named("redeem"))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -218,12 +271,21 @@ func (a *App) admit(h http.Handler) http.Handler {
 	})
 }
 
-func (a *App) ready(w http.ResponseWriter, _ *http.Request) {
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if a.draining.Load() {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		fmt.Fprintln(w, "draining")
 		return
+	}
+	if a.redis != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+		defer cancel()
+		if err := a.redis.Ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "redis unavailable")
+			return
+		}
 	}
 	fmt.Fprintln(w, "ready")
 }
@@ -354,8 +416,12 @@ func (a *App) Close() {
 		if a.audioSocket != nil {
 			_ = a.audioSocket.Close()
 		}
+		_ = a.webrtc.Close()
 		a.calls.Wait()
 		a.hub.Close()
+		if a.redis != nil {
+			_ = a.redis.Close()
+		}
 	})
 }
 

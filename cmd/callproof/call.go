@@ -97,6 +97,9 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	if !slices.Contains(simPlatforms, o.platform) {
 		return exitError{code: 2, msg: fmt.Sprintf("call: platform %q: want one of %s", o.platform, strings.Join(simPlatforms, ", "))}
 	}
+	if o.platform == "freeswitch" {
+		o.dtmf = "inband" // mod_audio_fork carries no digit events
+	}
 	if o.dtmf != "events" && o.dtmf != "inband" {
 		return exitError{code: 2, msg: fmt.Sprintf("call: --dtmf %q: want events or inband", o.dtmf)}
 	}
@@ -256,15 +259,6 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 		uuid := audiosocket.NewUUID()
 		rep.CallSid = audiosocket.FormatUUID(uuid)
 	}
-	var agentMsgs <-chan sessions.AgentMessage
-	if o.agentKey != "" {
-		ch, closeAgent, err := watchAgent(ctx, o.server, o.agentKey, rep.CallSid)
-		if err != nil {
-			return nil, fmt.Errorf("agent stream: %w", err)
-		}
-		defer closeAgent()
-		agentMsgs = ch
-	}
 	params := map[string]string{}
 	if o.request != "" {
 		params["request"] = o.request
@@ -272,19 +266,32 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 	if o.lang != "" {
 		params["lang"] = o.lang
 	}
-	sim, named, ulaw, err := dialPlatform(ctx, o, rep.CallSid, params, out)
+	sim, dialect, callID, err := dialPlatform(ctx, o, rep.CallSid, params, out)
 	if err != nil {
 		return nil, err
 	}
+	rep.CallSid = callID
+	// The agent stream replays what a call produced before the subscription, so watching
+	// after the call started loses nothing (and WebRTC calls only get their id now).
+	var agentMsgs <-chan sessions.AgentMessage
+	if o.agentKey != "" {
+		ch, closeAgent, err := watchAgent(ctx, o.server, o.agentKey, rep.CallSid)
+		if err != nil {
+			sim.Close()
+			return nil, fmt.Errorf("agent stream: %w", err)
+		}
+		defer closeAgent()
+		agentMsgs = ch
+	}
 	defer sim.Close()
-	drv := &simDriver{sim: sim, answers: answers, namedMarks: named, played: o.platform == "twilio" || o.platform == "", realtime: o.realtime,
+	drv := &simDriver{sim: sim, answers: answers, namedMarks: dialect.named, played: dialect.played, realtime: o.realtime,
 		bargeIn: o.bargeIn, inband: o.dtmf == "inband", out: out}
-	if !named {
+	if !dialect.named {
 		cat, err := prompts.Load()
 		if err != nil {
 			return nil, err
 		}
-		if drv.index, err = promptIndex(cat, ulaw); err != nil {
+		if drv.index, err = promptIndex(cat, dialect.ulaw); err != nil {
 			return nil, err
 		}
 	}

@@ -32,8 +32,12 @@ type Config struct {
 	// Directory is a customer directory YAML file; empty uses the embedded demo directory
 	// (demo only: serve requires one).
 	Directory string `yaml:"directory"`
-	// Redis is the Redis URL for shared state; empty keeps state in memory.
-	Redis string `yaml:"redis"`
+	// Redis is the Redis URL for shared state (redis://host:6379/0, rediss:// for TLS,
+	// redis://h1,h2?cluster=true style per sessions/redis, redis-sentinel://host/master);
+	// empty keeps state in memory. RedisPassword(File) keeps the password off the URL.
+	Redis             string `yaml:"redis"`
+	RedisPassword     string `yaml:"redis_password"`
+	RedisPasswordFile string `yaml:"redis_password_file"`
 	// AgentKeys authenticate agent desktops on /v1/agent. Demo default: one random key.
 	AgentKeys []string `yaml:"agent_keys"`
 	// AgentFrameAncestors are the origins (https://crm.example.com) allowed to embed one
@@ -71,6 +75,28 @@ type Config struct {
 	// rate disables the limit (a platform behind one NAT address may need that).
 	StreamsPerMinute int `yaml:"streams_per_minute"`
 	StreamsBurst     int `yaml:"streams_burst"`
+	// VonageToken (or VonageTokenFile) is the secret Vonage presents, as the last path segment
+	// of the NCCO's websocket uri (/v1/vonage/<token>) or a bearer header.
+	VonageToken     string `yaml:"vonage_token"`
+	VonageTokenFile string `yaml:"vonage_token_file"`
+	// JambonzUsername/JambonzPassword(File) are the listen verb's wsAuth (HTTP Basic), and
+	// FreeSWITCHUsername/FreeSWITCHPassword(File) mod_audio_fork's.
+	JambonzUsername        string `yaml:"jambonz_username"`
+	JambonzPassword        string `yaml:"jambonz_password"`
+	JambonzPasswordFile    string `yaml:"jambonz_password_file"`
+	FreeSWITCHUsername     string `yaml:"freeswitch_username"`
+	FreeSWITCHPassword     string `yaml:"freeswitch_password"`
+	FreeSWITCHPasswordFile string `yaml:"freeswitch_password_file"`
+	// WebRTC: the UDP port range for media (0: ephemeral), the public addresses to advertise
+	// behind NAT, STUN/TURN server URLs and TURN credentials, and whether loopback host
+	// candidates are offered (tests and the demo only).
+	WebRTCPortMin        uint16   `yaml:"webrtc_port_min"`
+	WebRTCPortMax        uint16   `yaml:"webrtc_port_max"`
+	WebRTCPublicIPs      []string `yaml:"webrtc_public_ips"`
+	WebRTCICEServers     []string `yaml:"webrtc_ice_servers"`
+	WebRTCTURNUsername   string   `yaml:"webrtc_turn_username"`
+	WebRTCTURNCredential string   `yaml:"webrtc_turn_credential"`
+	WebRTCAllowLoopback  *bool    `yaml:"webrtc_allow_loopback"`
 	// TelnyxStreamToken (or TelnyxStreamTokenFile) is the stream_auth_token every Telnyx
 	// stream must present; empty accepts unauthenticated streams (restrict them by network).
 	TelnyxStreamToken     string `yaml:"telnyx_stream_token"`
@@ -122,7 +148,13 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
 		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
 		"asterisk_password_file": &cfg.AsteriskPasswordFile, "telnyx_stream_token": &cfg.TelnyxStreamToken,
-		"telnyx_stream_token_file": &cfg.TelnyxStreamTokenFile,
+		"telnyx_stream_token_file": &cfg.TelnyxStreamTokenFile, "vonage_token": &cfg.VonageToken,
+		"vonage_token_file": &cfg.VonageTokenFile, "jambonz_username": &cfg.JambonzUsername,
+		"jambonz_password": &cfg.JambonzPassword, "jambonz_password_file": &cfg.JambonzPasswordFile,
+		"freeswitch_username": &cfg.FreeSWITCHUsername, "freeswitch_password": &cfg.FreeSWITCHPassword,
+		"freeswitch_password_file": &cfg.FreeSWITCHPasswordFile, "webrtc_turn_username": &cfg.WebRTCTURNUsername,
+		"webrtc_turn_credential": &cfg.WebRTCTURNCredential, "redis_password": &cfg.RedisPassword,
+		"redis_password_file": &cfg.RedisPasswordFile,
 	}
 	for k, p := range str {
 		if v := getenv(envName(k)); v != "" {
@@ -157,6 +189,22 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	if v := getenv(envName("registration_keys")); v != "" {
 		cfg.RegistrationKeys = append(cfg.RegistrationKeys, splitList(v)...)
+	}
+	for k, p := range map[string]*[]string{"webrtc_public_ips": &cfg.WebRTCPublicIPs, "webrtc_ice_servers": &cfg.WebRTCICEServers} {
+		if v := getenv(envName(k)); v != "" {
+			*p = splitList(v)
+		}
+	}
+	if v := getenv(envName("webrtc_allow_loopback")); v != "" {
+		b := v == "true" || v == "1" || v == "yes"
+		cfg.WebRTCAllowLoopback = &b
+	}
+	for k, p := range map[string]*uint16{"webrtc_port_min": &cfg.WebRTCPortMin, "webrtc_port_max": &cfg.WebRTCPortMax} {
+		if v := getenv(envName(k)); v != "" {
+			if _, err := fmt.Sscan(v, p); err != nil {
+				return fmt.Errorf("%s: %w", envName(k), err)
+			}
+		}
 	}
 	if v := getenv(envName("agent_frame_ancestors")); v != "" {
 		cfg.AgentFrameAncestors = splitList(v)
@@ -285,7 +333,7 @@ func (c *Config) finish(demo bool) error {
 		}
 	}
 	// What this build does not do yet fails loudly rather than being ignored.
-	for name, v := range map[string]string{"sip": c.SIP, "redis": c.Redis, "otp-webhook": c.OTPWebhook} {
+	for name, v := range map[string]string{"sip": c.SIP, "otp-webhook": c.OTPWebhook} {
 		if v != "" {
 			return fmt.Errorf("--%s: not supported by this build yet (see the README's status table)", name)
 		}
@@ -304,12 +352,28 @@ func (c *Config) finish(demo bool) error {
 		}
 		c.TwilioAuthToken = strings.TrimSpace(string(data))
 	}
-	if c.TelnyxStreamTokenFile != "" {
-		data, err := os.ReadFile(c.TelnyxStreamTokenFile)
-		if err != nil {
-			return fmt.Errorf("telnyx stream token file: %w", err)
+	for _, f := range []struct {
+		name string
+		file string
+		dst  *string
+	}{
+		{"telnyx_stream_token_file", c.TelnyxStreamTokenFile, &c.TelnyxStreamToken},
+		{"redis_password_file", c.RedisPasswordFile, &c.RedisPassword},
+		{"vonage_token_file", c.VonageTokenFile, &c.VonageToken},
+		{"jambonz_password_file", c.JambonzPasswordFile, &c.JambonzPassword},
+		{"freeswitch_password_file", c.FreeSWITCHPasswordFile, &c.FreeSWITCHPassword},
+	} {
+		if f.file == "" {
+			continue
 		}
-		c.TelnyxStreamToken = strings.TrimSpace(string(data))
+		data, err := os.ReadFile(f.file)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.name, err)
+		}
+		*f.dst = strings.TrimSpace(string(data))
+	}
+	if c.WebRTCAllowLoopback == nil {
+		c.WebRTCAllowLoopback = &demo // loopback candidates only where caller and server share a host
 	}
 	if c.AsteriskPasswordFile != "" {
 		data, err := os.ReadFile(c.AsteriskPasswordFile)
