@@ -243,12 +243,12 @@ func (c *conversation) collect(ctx context.Context, s spec, ids ...string) (entr
 // valid reports whether an entry has an acceptable length for s.
 func (s spec) valid(digits string) bool { return len(digits) >= s.min && len(digits) <= s.max }
 
-// ask collects an entry with re-prompts: no_input after a silent timeout, invalid_input after a
+// ask collects an entry with re-prompts (lead prompts, if any, play before the first asking): no_input after a silent timeout, invalid_input after a
 // malformed entry (check returns false), each at most cfg.MaxRetries times. It returns
 // ErrNoInput or ErrInvalidInput when the retries run out.
-func (c *conversation) ask(ctx context.Context, id string, s spec, check func(string) bool) (string, error) {
+func (c *conversation) ask(ctx context.Context, id string, s spec, check func(string) bool, lead ...string) (string, error) {
 	noInput, invalid := 0, 0
-	ids := []string{id}
+	ids := append(lead, id)
 	for {
 		e, err := c.collect(ctx, s, ids...)
 		if err != nil {

@@ -94,6 +94,21 @@ type directory interface {
 	ByAccount(account string) (*kba.Customer, bool)
 }
 
+// Contact is a destination on file for a one-time passcode.
+type Contact struct {
+	Channel string // "sms" or "email"
+	To      string
+}
+
+// Passcodes sends one-time passcodes to contacts on file and checks what the caller keys.
+// cmd adapts sessions/otp to it. Send with no contacts (an unknown account) must behave like a
+// send that delivered, so the caller cannot tell. Check returns ErrPasscodeRejected when the
+// code is spent, expired or was never sent, and ErrStore (wrapped) when state is unavailable.
+type Passcodes interface {
+	Send(ctx context.Context, subject, call, locale string, to []Contact) (channel string, err error)
+	Check(ctx context.Context, subject, keyed string) (ok bool, remaining int, err error)
+}
+
 // Engine runs the verification flow on legs. One Engine serves every call of a process.
 type Engine struct {
 	cfg       Config
@@ -104,10 +119,16 @@ type Engine struct {
 	publisher sessions.Publisher
 	key       []byte
 	log       *zap.Logger
+	passcodes Passcodes
 }
 
 // Option supplies a collaborator.
 type Option func(*Engine)
+
+// WithPasscodes enables one-time passcodes: the authorized-agent path (agent_menu) verifies the
+// consumer through a passcode to the consumer's contact on file. Without it the agent menu is
+// not offered.
+func WithPasscodes(p Passcodes) Option { return func(e *Engine) { e.passcodes = p } }
 
 // WithLogger sets the logger. Default: none.
 func WithLogger(l *zap.Logger) Option { return func(e *Engine) { e.log = l } }
@@ -154,6 +175,8 @@ type Result struct {
 	CorrectField string
 	// OptOut is true when a caller whose deletion was not verified opted out instead.
 	OptOut bool
+	// Agent is true when the caller said they act for the consumer as an authorized agent.
+	Agent bool
 }
 
 // Run runs the flow on leg until it ends, then hangs the leg up. It returns the call's result;

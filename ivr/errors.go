@@ -15,6 +15,9 @@ var (
 	ErrStore = errors.New("ivr: state store unavailable")
 	// ErrIssue means the verification token could not be issued or delivered.
 	ErrIssue = errors.New("ivr: token not issued")
+	// ErrPasscodeRejected means a one-time passcode can no longer be accepted: spent, expired,
+	// too many wrong entries, or never sent (rate limits).
+	ErrPasscodeRejected = errors.New("ivr: passcode rejected")
 	// ErrPrompt means a prompt could not be played.
 	ErrPrompt = errors.New("ivr: prompt unavailable")
 )

@@ -54,6 +54,8 @@ type flow struct {
 	steppedUp bool
 	decided   *kba.Outcome
 	declared  bool
+	// otpChannel is how the passcode went out ("sms", "email"), for the token's amr.
+	otpChannel string
 }
 
 // run takes the caller through the flow up to the decision; finish delivers it.
@@ -64,6 +66,11 @@ func (f *flow) run(ctx context.Context) error {
 	}
 	if err := f.chooseRequest(ctx); err != nil {
 		return err
+	}
+	if f.policy.Verify {
+		if err := f.chooseAgent(ctx); err != nil {
+			return err
+		}
 	}
 	account := f.start.Param("account")
 	if account == "" || !accountSpec.valid(account) || !allDigits(account) {
@@ -133,6 +140,14 @@ func (f *flow) run(ctx context.Context) error {
 		results[factor] = ok
 		f.step(ctx, string(factor), passFail(ok))
 	}
+	if f.res.Agent {
+		ok, err := f.passcode(ctx)
+		if err != nil {
+			return err
+		}
+		results[kba.FactorOTP] = ok
+		f.step(ctx, string(kba.FactorOTP), passFail(ok))
+	}
 	if f.policy.Declaration {
 		d, err := c.ask(ctx, "declaration", menuSpec, nil)
 		switch {
@@ -147,6 +162,75 @@ func (f *flow) run(ctx context.Context) error {
 	out := kba.Decide(f.policy, results, f.declared)
 	f.decided = &out
 	return nil
+}
+
+// chooseAgent asks whether the caller acts for the consumer as an authorized agent (§7063),
+// unless the stream says ("agent" parameter) or passcodes are not configured.
+func (f *flow) chooseAgent(ctx context.Context) error {
+	if f.e.passcodes == nil {
+		return nil
+	}
+	switch f.start.Param("agent") {
+	case "1", "true", "yes":
+		f.res.Agent = true
+		return nil
+	case "0", "false", "no":
+		return nil
+	}
+	choice, err := f.c.ask(ctx, "agent_menu", menuSpec, func(d string) bool { return d == "1" || d == "2" })
+	if err != nil {
+		return err
+	}
+	f.res.Agent = choice == "2"
+	f.step(ctx, "agent_menu", "passed")
+	return nil
+}
+
+// passcode sends a one-time passcode to the consumer's contact on file (never to a number the
+// caller keys) and checks what the caller keys, re-asking after a wrong code while the code
+// still has checks left. An unknown account takes the same path; nothing is delivered.
+func (f *flow) passcode(ctx context.Context) (bool, error) {
+	var to []Contact
+	if f.customer != nil {
+		for _, p := range f.customer.Phones {
+			to = append(to, Contact{Channel: "sms", To: p})
+		}
+		for _, e := range f.customer.Emails {
+			to = append(to, Contact{Channel: "email", To: e})
+		}
+	}
+	channel, err := f.e.passcodes.Send(ctx, f.subjects[0], f.start.CallID, f.c.locale, to)
+	switch {
+	case errors.Is(err, ErrPasscodeRejected):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("%w: send passcode: %v", ErrStore, err)
+	}
+	f.otpChannel = channel
+	fs, _ := kba.Spec(kba.FactorOTP)
+	s := spec{min: fs.MinDigits, max: fs.MaxDigits, terminator: fs.Terminator}
+	var lead []string
+	for {
+		keyed, err := f.c.ask(ctx, fs.Prompt, s, allDigits, lead...)
+		if errors.Is(err, ErrNoInput) || errors.Is(err, ErrInvalidInput) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		ok, remaining, err := f.e.passcodes.Check(ctx, f.subjects[0], keyed)
+		switch {
+		case errors.Is(err, ErrPasscodeRejected):
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("%w: check passcode: %v", ErrStore, err)
+		case ok:
+			return true, nil
+		case remaining <= 0:
+			return false, nil
+		}
+		lead = []string{"invalid_input"}
+	}
 }
 
 // chooseLanguage plays the welcome and, unless the stream says, the language menu.
@@ -318,20 +402,24 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 		passed = append(passed, string(p))
 	}
 	amr := kba.AMR(out.Passed)
+	if f.otpChannel == "sms" && slices.Contains(out.Passed, kba.FactorOTP) {
+		amr = append(amr, "sms") // RFC 8176: confirmation by text message
+	}
 	if f.steppedUp {
 		amr = append(amr, "rba") // RFC 8176: risk-based step-up shaped this verification
 	}
 	claims := sessions.Claims{
-		Subject:     f.customer.ID,
-		Call:        f.start.CallID,
-		ACR:         out.Level.ACR(),
-		AMR:         amr,
-		CCPARequest: string(request),
-		DataPoints:  passed,
-		Declaration: out.Declaration,
-		ANIMatch:    f.signals.ANIMatch,
-		Verstat:     f.start.Verstat,
-		RequestID:   newRequestID(),
+		Subject:         f.customer.ID,
+		Call:            f.start.CallID,
+		ACR:             out.Level.ACR(),
+		AMR:             amr,
+		CCPARequest:     string(request),
+		DataPoints:      passed,
+		Declaration:     out.Declaration,
+		ANIMatch:        f.signals.ANIMatch,
+		Verstat:         f.start.Verstat,
+		RequestID:       newRequestID(),
+		AuthorizedAgent: f.res.Agent,
 	}
 	token, jti, err := f.e.issuer.Issue(ctx, claims)
 	if err != nil {

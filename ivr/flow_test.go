@@ -134,7 +134,8 @@ func script(answers map[string]string) mediatest.Option {
 }
 
 func honest(c *kba.Customer) map[string]string {
-	a := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1", "ask_account": c.Account + "#"}
+	a := map[string]string{"language_menu": "1", "request_menu": "1", "declaration": "1", "offer_opt_out": "2",
+		"ask_account": c.Account + "#"}
 	for _, f := range []kba.Factor{"dob", "zip", "ssn_last4", "pin", "last_payment"} {
 		s, _ := kba.Spec(f)
 		a[s.Prompt] = kba.AnswerDigits(c, f)
@@ -743,4 +744,112 @@ func TestFlowIgnoresLateMarkAfterClear(t *testing.T) {
 			t.Fatalf("result %+v", res)
 		}
 	})
+}
+
+// fakePasscodes accepts "123456" for any subject it sent to, and records the contacts.
+type fakePasscodes struct {
+	mu    sync.Mutex
+	sent  map[string][]Contact
+	tries map[string]int
+}
+
+func (p *fakePasscodes) Send(_ context.Context, subject, _, _ string, to []Contact) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sent == nil {
+		p.sent, p.tries = map[string][]Contact{}, map[string]int{}
+	}
+	p.sent[subject] = to
+	if len(to) == 0 {
+		return "sms", nil // unknown account: looks sent, nothing delivered
+	}
+	return to[0].Channel, nil
+}
+
+func (p *fakePasscodes) Check(_ context.Context, subject, keyed string) (bool, int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	to, ok := p.sent[subject]
+	if !ok {
+		return false, 0, ErrPasscodeRejected
+	}
+	p.tries[subject]++
+	if p.tries[subject] > 5 {
+		return false, 0, ErrPasscodeRejected
+	}
+	return len(to) > 0 && keyed == "123456", 5 - p.tries[subject], nil
+}
+
+func newAgentHarness(t *testing.T) (*harness, *fakePasscodes) {
+	t.Helper()
+	pc := &fakePasscodes{}
+	h := newHarness(t)
+	e, err := New(Config{}, h.prompts, kba.DemoDirectory(), h.attempts, h.issuer, h.pub,
+		[]byte("0123456789abcdef0123456789abcdef"), WithPasscodes(pc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.engine = e
+	return h, pc
+}
+
+// An authorized agent (§7063) is verified for the consumer through a passcode sent to the
+// consumer's contact on file; the token says it was an agent.
+func TestFlowAuthorizedAgentPasscode(t *testing.T) {
+	c := ada(t)
+	h, pc := newAgentHarness(t)
+	a := honest(c)
+	a["agent_menu"] = "2"
+	n := 0
+	leg := mediatest.NewLeg(startFor(c, map[string]string{"request": "delete", "lang": "en-US"}),
+		mediatest.OnPlay(func(l *mediatest.Leg, id string) {
+			if id == "ask_otp" {
+				n++
+				if n == 1 {
+					l.Press("654321#") // a wrong code first
+				} else {
+					l.Press("123456#")
+				}
+				return
+			}
+			if ans, ok := a[id]; ok {
+				l.Press(ans)
+			}
+		}))
+	res, err := h.engine.Run(context.Background(), leg)
+	if err != nil || res.Outcome != "verified" || !res.Agent {
+		t.Fatalf("%+v %v (prompts %v)", res, err, leg.Played())
+	}
+	want := []string{"welcome", "agent_menu", "ask_account", "ask_dob", "ask_zip", "ask_otp", "invalid_input", "ask_otp", "verified"}
+	if !slices.Equal(leg.Played(), want) {
+		t.Fatalf("prompts %v\nwant    %v", leg.Played(), want)
+	}
+	for _, to := range pc.sent {
+		if len(to) == 0 || to[0].To != c.Phones[0] {
+			t.Fatalf("passcode went to %v, not the contact on file", to)
+		}
+	}
+	cl := h.issuer.claims[0]
+	if !cl.AuthorizedAgent || !slices.Contains(cl.AMR, "otp") || !slices.Contains(cl.AMR, "sms") || !slices.Contains(cl.AMR, "mfa") {
+		t.Fatalf("claims %+v", cl)
+	}
+	// An unknown account on the agent path hears the same prompts as a known one given a
+	// wrong passcode, and nothing is delivered.
+	h2, pc2 := newAgentHarness(t)
+	u := honest(c)
+	u["agent_menu"], u["ask_account"], u["ask_otp"] = "2", "99999999#", "123456#"
+	start := startFor(c, map[string]string{"request": "delete", "lang": "en-US"})
+	res, _, legU := h2.run(t, start, script(u))
+	h3, _ := newAgentHarness(t)
+	k := honest(c)
+	k["agent_menu"], k["ask_otp"] = "2", "000000#"
+	_, _, legK := h3.run(t, startFor(c, map[string]string{"request": "delete", "lang": "en-US"}), script(k))
+	if res.Outcome != "not_verified" || !slices.Equal(legU.Played(), legK.Played()) {
+		t.Fatalf("unknown %+v heard %v\nknown+wrong heard %v", res, legU.Played(), legK.Played())
+	}
+	for _, to := range pc2.sent {
+		if len(to) != 0 {
+			t.Fatalf("a passcode was addressed for an unknown account: %v", to)
+		}
+	}
 }

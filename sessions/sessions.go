@@ -88,6 +88,9 @@ type Claims struct {
 	Verstat string `json:"verstat,omitempty"`
 	// RequestID is the audit record's key.
 	RequestID string `json:"request_id"`
+	// AuthorizedAgent is true when the caller acted for the consumer as an authorized agent
+	// (CCPA §7063): the consumer was verified through a passcode sent to their contact on file.
+	AuthorizedAgent bool `json:"authorized_agent,omitempty"`
 }
 
 // Issuer signs tokens for verified callers. sessions/token's Signer implements it.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,6 +37,7 @@ import (
 	"github.com/callproof/callproof/prompts"
 	"github.com/callproof/callproof/sessions"
 	"github.com/callproof/callproof/sessions/agent"
+	"github.com/callproof/callproof/sessions/otp"
 	"github.com/callproof/callproof/sessions/redis"
 	"github.com/callproof/callproof/sessions/token"
 )
@@ -59,6 +61,8 @@ type App struct {
 	limiter *media.AddrLimiter
 
 	webrtc      *webrtc.Handler
+	otp         *otp.Service
+	inbox       *otp.Inbox
 	registry    *audiosocket.Registry
 	audioSocket *audiosocket.Server
 	asLn        net.Listener
@@ -72,8 +76,9 @@ type App struct {
 	closeOnce  sync.Once
 }
 
-// NewApp builds a node from cfg. cfg must have been through Config.finish.
-func NewApp(cfg Config, log *zap.Logger) (*App, error) {
+// NewApp builds a node from cfg. cfg must have been through Config.finish. In demo mode
+// passcodes without a configured sender go to console and the /phone page's inbox.
+func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -143,11 +148,16 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	if cfg.LockoutDuration > 0 {
 		lockout.Duration = cfg.LockoutDuration
 	}
+	a.otp, a.inbox, err = newPasscodes(cfg, demo, serverKey, console, log.Named("otp"))
+	if err != nil {
+		return nil, err
+	}
 	a.engine, err = ivr.New(ivr.Config{
 		FirstDigitTimeout: cfg.FirstDigitTimeout,
 		InterDigitTimeout: cfg.InterDigitTimeout,
 		Lockout:           lockout,
-	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")))
+	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")),
+		ivr.WithPasscodes(passcodes{a.otp}))
 	if err != nil {
 		return nil, err
 	}
@@ -238,6 +248,9 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 	mux.Handle("/agent", page)
 	mux.Handle("/agent/", page)
 	mux.Handle("GET /.well-known/jwks.json", a.signer.JWKSHandler())
+	if a.inbox != nil { // demo only: passcodes shown to whoever opens /phone on this machine
+		mux.Handle("GET /v1/demo/inbox", loopbackOnly(a.inbox.InboxHandler()))
+	}
 	mux.Handle("POST /v1/tokens/redeem", token.RedeemHandler(a.signer, cfg.AgentKeys, a.replay,
 		token.WithRedeemLogger(log.Named("redeem"))))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -252,6 +265,18 @@ func NewApp(cfg Config, log *zap.Logger) (*App, error) {
 
 // Handler is the node's HTTP surface.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// loopbackOnly serves h to requests from this machine only (the demo's passcode inbox).
+func loopbackOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if ip, perr := netip.ParseAddr(host); err != nil || perr != nil || !ip.IsLoopback() {
+			http.Error(w, "the demo inbox is served to this machine only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // admit refuses new calls while draining, and from a source address that starts streams
 // faster than the configured rate.

@@ -47,6 +47,7 @@ type callOptions struct {
 	audience  string
 	dataDir   string
 
+	asAgent          bool
 	audiosocket      string
 	registrationKey  string
 	platformUser     string
@@ -84,6 +85,7 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	fs.StringVar(&o.to, "to", "+18005550199", "dialled number")
 	fs.StringVar(&o.verstat, "verstat", "TN-Validation-Passed-A", "STIR/SHAKEN verstat the platform reports")
 	fs.StringVar(&o.dtmf, "dtmf", "events", "how digits are sent: events (the platform's digit events) or inband (tones in the audio)")
+	fs.BoolVar(&o.asAgent, "as-agent", false, "call as an authorized agent for the customer (verified with a passcode to the customer's contact on file, read from the demo inbox)")
 	fs.BoolVar(&o.realtime, "realtime", false, "play prompts out in real time before acknowledging marks")
 	fs.BoolVar(&o.bargeIn, "barge-in", false, "answer as soon as a question starts, interrupting it (with --realtime)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up after this long")
@@ -162,6 +164,9 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	fmt.Fprintf(stdout, "token: signature verified against %s (kid %s)\n", jwksURL(o.server), v.KeyID)
 	fmt.Fprintf(stdout, "  sub %s  acr %s  amr %v  request %s  data_points %v  jti %s  expires %s\n",
 		v.Subject, v.ACR, v.AMR, v.CCPARequest, v.DataPoints, v.ID, v.Expiry.Format(time.RFC3339))
+	if v.AuthorizedAgent {
+		fmt.Fprintf(stdout, "  the caller acted as an authorized agent for %s (CCPA §7063)\n", v.Subject)
+	}
 	return nil
 }
 
@@ -266,6 +271,9 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 	if o.lang != "" {
 		params["lang"] = o.lang
 	}
+	if o.asAgent {
+		params["agent"] = "1"
+	}
 	sim, dialect, callID, err := dialPlatform(ctx, o, rep.CallSid, params, out)
 	if err != nil {
 		return nil, err
@@ -285,7 +293,8 @@ func placeCall(ctx context.Context, o callOptions, answers map[string]string, ou
 	}
 	defer sim.Close()
 	drv := &simDriver{sim: sim, answers: answers, namedMarks: dialect.named, played: dialect.played, realtime: o.realtime,
-		bargeIn: o.bargeIn, inband: o.dtmf == "inband", out: out}
+		bargeIn: o.bargeIn, inband: o.dtmf == "inband", out: out,
+		passcode: func() (string, error) { return demoPasscode(ctx, o.server, rep.CallSid) }}
 	if !dialect.named {
 		cat, err := prompts.Load()
 		if err != nil {
@@ -397,4 +406,35 @@ func watchAgent(ctx context.Context, server, key, call string) (<-chan sessions.
 		}
 	}()
 	return ch, func() { conn.Close(); <-done }, nil
+}
+
+// demoPasscode reads the passcode the demo sent for call from its inbox (GET /v1/demo/inbox,
+// served to this machine only), waiting briefly for it to arrive.
+func demoPasscode(ctx context.Context, server, call string) (string, error) {
+	u := strings.TrimSuffix(server, "/") + "/v1/demo/inbox?call=" + url.QueryEscape(call)
+	for i := 0; i < 30; i++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		var body struct {
+			Messages []struct {
+				Code string `json:"code"`
+			} `json:"messages"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			return "", fmt.Errorf("demo inbox: HTTP %d", resp.StatusCode)
+		}
+		if len(body.Messages) > 0 && body.Messages[0].Code != "" {
+			return body.Messages[0].Code, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return "", errors.New("no passcode arrived in the demo inbox")
 }

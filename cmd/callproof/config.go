@@ -45,8 +45,21 @@ type Config struct {
 	AgentFrameAncestors []string `yaml:"agent_frame_ancestors"`
 	// AgentKeysFile holds agent keys, one per line (keeps them off the command line).
 	AgentKeysFile string `yaml:"agent_keys_file"`
-	// OTPWebhook is where one-time passcodes are posted.
-	OTPWebhook string `yaml:"otp_webhook"`
+	// OTPWebhook is where one-time passcodes are posted (signed with OTPWebhookSecret).
+	OTPWebhook           string `yaml:"otp_webhook"`
+	OTPWebhookSecret     string `yaml:"otp_webhook_secret"`
+	OTPWebhookSecretFile string `yaml:"otp_webhook_secret_file"`
+	// SMTP delivers passcodes to emails on file.
+	SMTPAddr         string `yaml:"smtp_addr"`
+	SMTPFrom         string `yaml:"smtp_from"`
+	SMTPUsername     string `yaml:"smtp_username"`
+	SMTPPassword     string `yaml:"smtp_password"`
+	SMTPPasswordFile string `yaml:"smtp_password_file"`
+	// Twilio Programmable Messaging delivers passcodes to phones on file (with
+	// twilio_auth_token); TwilioBaseURL defaults to Twilio's API.
+	TwilioAccountSID string `yaml:"twilio_account_sid"`
+	TwilioFrom       string `yaml:"twilio_from"`
+	TwilioBaseURL    string `yaml:"twilio_base_url"`
 	// PublicURL is the URL platforms dial (https://host), used for signatures and TwiML.
 	PublicURL string `yaml:"public_url"`
 	// TwilioAuthToken enables X-Twilio-Signature checks.
@@ -154,6 +167,10 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"freeswitch_username": &cfg.FreeSWITCHUsername, "freeswitch_password": &cfg.FreeSWITCHPassword,
 		"freeswitch_password_file": &cfg.FreeSWITCHPasswordFile, "webrtc_turn_username": &cfg.WebRTCTURNUsername,
 		"webrtc_turn_credential": &cfg.WebRTCTURNCredential, "redis_password": &cfg.RedisPassword,
+		"otp_webhook_secret": &cfg.OTPWebhookSecret, "otp_webhook_secret_file": &cfg.OTPWebhookSecretFile,
+		"smtp_addr": &cfg.SMTPAddr, "smtp_from": &cfg.SMTPFrom, "smtp_username": &cfg.SMTPUsername,
+		"smtp_password": &cfg.SMTPPassword, "smtp_password_file": &cfg.SMTPPasswordFile,
+		"twilio_account_sid": &cfg.TwilioAccountSID, "twilio_from": &cfg.TwilioFrom, "twilio_base_url": &cfg.TwilioBaseURL,
 		"redis_password_file": &cfg.RedisPasswordFile,
 	}
 	for k, p := range str {
@@ -333,7 +350,7 @@ func (c *Config) finish(demo bool) error {
 		}
 	}
 	// What this build does not do yet fails loudly rather than being ignored.
-	for name, v := range map[string]string{"sip": c.SIP, "otp-webhook": c.OTPWebhook} {
+	for name, v := range map[string]string{"sip": c.SIP} {
 		if v != "" {
 			return fmt.Errorf("--%s: not supported by this build yet (see the README's status table)", name)
 		}
@@ -359,6 +376,8 @@ func (c *Config) finish(demo bool) error {
 	}{
 		{"telnyx_stream_token_file", c.TelnyxStreamTokenFile, &c.TelnyxStreamToken},
 		{"redis_password_file", c.RedisPasswordFile, &c.RedisPassword},
+		{"otp_webhook_secret_file", c.OTPWebhookSecretFile, &c.OTPWebhookSecret},
+		{"smtp_password_file", c.SMTPPasswordFile, &c.SMTPPassword},
 		{"vonage_token_file", c.VonageTokenFile, &c.VonageToken},
 		{"jambonz_password_file", c.JambonzPasswordFile, &c.JambonzPassword},
 		{"freeswitch_password_file", c.FreeSWITCHPasswordFile, &c.FreeSWITCHPassword},

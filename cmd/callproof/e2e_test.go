@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,7 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := NewApp(cfg, log)
+	app, err := NewApp(cfg, log, true, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,4 +437,27 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// An authorized agent is verified for the customer with a passcode sent to the customer's
+// contact on file (the demo inbox here); the token says so.
+func TestCallAsAuthorizedAgent(t *testing.T) {
+	n := startNode(t, nil)
+	err, out := n.callCLI(t, "--customer", "cus_ada", "--request", "delete", "--answers", "agent_menu=2")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"prompt agent_menu", "prompt ask_otp", "outcome: verified", "amr [kba otp mfa sms]", "authorized agent"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("output lacks %q:\n%s", want, out)
+		}
+	}
+	// The inbox answers this machine only.
+	req, _ := http.NewRequest(http.MethodGet, n.url+"/v1/demo/inbox", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	rec := httptest.NewRecorder()
+	n.app.Handler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("inbox served to a remote address: %d", rec.Code)
+	}
 }

@@ -61,7 +61,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 			t.Fatalf("messages out of order or repeated at %d: %s after %s", i, got[i].ID, got[i-1].ID)
 		}
 	}
-	want := []string{"call", "step", "step", "step", "step", "step", "step", "verified", "call"}
+	want := []string{"call", "step", "step", "step", "step", "step", "step", "step", "verified", "call"}
 	var types []string
 	for _, m := range got {
 		types = append(types, m.Type)

@@ -37,7 +37,7 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		}
 		cfg.AgentKeys = []string{key}
 	}
-	app, err := NewApp(cfg, log)
+	app, err := NewApp(cfg, log, demo, stdout)
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,10 @@ type simDriver struct {
 	outcome string
 	closed  media.SimEvent
 
+	// passcode fetches the one-time passcode sent for this call (the demo inbox), when the
+	// answers do not give one.
+	passcode func() (string, error)
+
 	// audio recognition
 	prev      []int16
 	carry     []int16
@@ -210,6 +214,14 @@ func (d *simDriver) heard(id string) {
 // answer keys the digits for prompt id, as digit events or as tones in the audio.
 func (d *simDriver) answer(id string) error {
 	digits, ok := d.answers[id]
+	if !ok && id == "ask_otp" && d.passcode != nil {
+		code, err := d.passcode()
+		if err != nil {
+			fmt.Fprintf(d.out, "  no passcode: %v\n", err)
+			return nil
+		}
+		digits, ok = code+"#", true
+	}
 	if !ok {
 		return nil
 	}

@@ -173,6 +173,8 @@ type callproofClaims struct {
 	ANIMatch    bool     `json:"ani_match"`
 	Verstat     string   `json:"verstat,omitempty"`
 	RequestID   string   `json:"request_id"`
+	// AuthorizedAgent is present (true) only when the caller acted for the consumer (§7063).
+	AuthorizedAgent bool `json:"authorized_agent,omitempty"`
 }
 
 // Issue implements sessions.Issuer: it signs c with iss, aud, iat, nbf, exp and a fresh
@@ -202,7 +204,7 @@ func (s *Signer) Issue(ctx context.Context, c sessions.Claims) (string, string, 
 	priv := callproofClaims{
 		Call: c.Call, ACR: c.ACR, AMR: nonNil(c.AMR), CCPARequest: c.CCPARequest,
 		DataPoints: nonNil(c.DataPoints), Declaration: c.Declaration, ANIMatch: c.ANIMatch,
-		Verstat: c.Verstat, RequestID: c.RequestID,
+		Verstat: c.Verstat, RequestID: c.RequestID, AuthorizedAgent: c.AuthorizedAgent,
 	}
 	raw, err := jwt.Signed(s.signer).Claims(std).Claims(priv).Serialize()
 	if err != nil {
