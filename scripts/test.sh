@@ -11,6 +11,8 @@ command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 command -v sipp >/dev/null 2>&1 || need_pkgs+=(sip-tester)
 command -v sox >/dev/null 2>&1 || need_pkgs+=(sox)
+command -v espeak-ng >/dev/null 2>&1 || need_pkgs+=(espeak-ng)
+command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
 [ -d /usr/share/asterisk/sounds/en_US_f_Allison ] || need_pkgs+=(asterisk-core-sounds-en-wav)
 [ -d /usr/share/asterisk/sounds/es_MX_f_Allison ] || need_pkgs+=(asterisk-core-sounds-es-wav)
 [ -d /usr/share/asterisk/moh ] || need_pkgs+=(asterisk-moh-opsound-wav)
@@ -59,3 +61,15 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -timeout 15m "$@" ./...
+
+# The in-band DTMF detector against spandsp (cgo, behind a build tag so the normal build stays
+# pure Go): the same signals through both, every row of the conformance suite, talk-off on
+# speech and music, CPU per frame. It fails if ours is worse on any row, and rewrites
+# media/dtmf/testdata/spandsp_comparison.md (the table BENCHMARKS.md quotes).
+if pkg-config --exists spandsp 2>/dev/null; then
+  go vet -tags spandsp ./media/dtmf/...
+  go test -tags spandsp -run TestSpandspComparison -timeout 30m ./media/dtmf/
+else
+  echo "test.sh: spandsp not found by pkg-config; the DTMF comparison needs libspandsp-dev" >&2
+  exit 1
+fi
