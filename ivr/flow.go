@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -301,6 +302,12 @@ func (f *flow) chooseRequest(ctx context.Context) error {
 	return nil
 }
 
+// handoffLeg is a leg that transfers the call when it hangs up and can carry data to the
+// transfer target (media/sip puts the token in a header of its REFER).
+type handoffLeg interface {
+	SetHandoff(map[string]string)
+}
+
 // errLocked ends the flow with locked_out.
 var errLocked = errors.New("ivr: account locked")
 
@@ -354,14 +361,30 @@ func (f *flow) failed(ctx context.Context) error {
 	if out.Reason == "" || out.Reason == kba.ReasonVerified {
 		out.Reason = kba.ReasonMismatch
 	}
-	rule := sessions.Rule{Max: f.e.cfg.Lockout.MaxFailures, Window: f.e.cfg.Lockout.Window, LockFor: f.e.cfg.Lockout.Duration}
+	lr := f.e.cfg.Lockout
 	for _, key := range f.subjects {
+		// Back-off: each lock within the back-off window lasts twice the one before. Past locks
+		// are counted under a key of their own (a counter that never locks).
+		history := key + ":locks"
+		past, err := f.e.attempts.Check(ctx, history)
+		if err != nil {
+			return fmt.Errorf("%w: read lock history: %v", ErrStore, err)
+		}
+		rule := sessions.Rule{Max: lr.MaxFailures, Window: lr.Window, LockFor: lr.LockFor(past.Failures)}
 		lock, err := f.e.attempts.Fail(ctx, key, rule)
 		if err != nil {
 			return fmt.Errorf("%w: record failure: %v", ErrStore, err)
 		}
 		if lock.Locked {
-			f.log.Warn("verification locked after failed sessions", zap.Int("failures", lock.Failures))
+			f.log.Warn("verification locked after failed sessions", zap.Int("failures", lock.Failures),
+				zap.Duration("lock_for", rule.LockFor), zap.Int("prior_locks", past.Failures))
+			window := lr.BackoffWindow
+			if window <= 0 {
+				window = 7 * 24 * time.Hour
+			}
+			if _, err := f.e.attempts.Fail(ctx, history, sessions.Rule{Max: 1 << 20, Window: window, LockFor: time.Second}); err != nil {
+				return fmt.Errorf("%w: record lock: %v", ErrStore, err)
+			}
 		}
 	}
 	if fb, ok := f.e.cfg.Policies.Fallback(out); ok && f.customer != nil {
@@ -424,6 +447,10 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 	token, jti, err := f.e.issuer.Issue(ctx, claims)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrIssue, err)
+	}
+	// Legs that hand the call over themselves (a SIP REFER to the agent) carry the token.
+	if h, ok := f.c.leg.(handoffLeg); ok {
+		h.SetHandoff(map[string]string{"token": token})
 	}
 	reason := ""
 	if out.Downgraded {

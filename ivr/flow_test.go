@@ -853,3 +853,41 @@ func TestFlowAuthorizedAgentPasscode(t *testing.T) {
 		}
 	}
 }
+
+// Lockouts back off: the second lock on an account number lasts twice the first.
+func TestFlowLockoutBacksOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t)
+		c := ada(t)
+		wrong := honest(c)
+		wrong["ask_zip"] = "00000"
+		fail3 := func() {
+			for i := 0; i < 3; i++ {
+				start := startFor(c, nil)
+				start.From = fmt.Sprintf("+1303555%04d", time.Now().Unix()%10000+int64(i)) // a new number each time
+				h.run(t, start, script(wrong))
+			}
+		}
+		locked := func() bool {
+			res, _, _ := h.run(t, startFor(c, nil), script(honest(c)))
+			return res.Outcome == "locked_out"
+		}
+		fail3()
+		if !locked() {
+			t.Fatal("not locked after three failures")
+		}
+		time.Sleep(31 * time.Minute)
+		if locked() {
+			t.Fatal("first lock outlasted 30 minutes")
+		}
+		fail3()
+		time.Sleep(45 * time.Minute)
+		if !locked() {
+			t.Fatal("second lock did not back off to 60 minutes")
+		}
+		time.Sleep(16 * time.Minute)
+		if locked() {
+			t.Fatal("second lock outlasted 60 minutes")
+		}
+	})
+}

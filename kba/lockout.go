@@ -17,15 +17,39 @@ type LockoutRule struct {
 	MaxFailures int
 	// Window is how far back failures count. Default 24 h.
 	Window time.Duration
-	// Duration is how long the lock lasts. Default 30 min.
+	// Duration is how long the first lock lasts. Default 30 min.
 	Duration time.Duration
+	// MaxDuration caps the back-off: each lock within BackoffWindow of the last one lasts
+	// twice as long as the one before, up to MaxDuration. Default 24 h; equal to Duration
+	// turns the back-off off.
+	MaxDuration time.Duration
+	// BackoffWindow is how long earlier locks count towards the back-off. Default 7 days.
+	BackoffWindow time.Duration
+}
+
+// LockFor returns how long a lock lasts when the subject has been locked priorLocks times
+// within BackoffWindow: Duration doubled for each, capped at MaxDuration.
+func (r LockoutRule) LockFor(priorLocks int) time.Duration {
+	d := r.Duration
+	max := r.MaxDuration
+	if max < d {
+		max = d
+	}
+	for i := 0; i < priorLocks && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d
 }
 
 // DefaultLockout is 3 failed sessions within 24 hours lock for 30 minutes: within NIST rev 3's
 // "never more than 3 attempts" for KBA and far under SP 800-63B's 100 consecutive failures, and
 // short enough that a lock is not a lasting denial of service to the real customer.
 func DefaultLockout() LockoutRule {
-	return LockoutRule{MaxFailures: 3, Window: 24 * time.Hour, Duration: 30 * time.Minute}
+	return LockoutRule{MaxFailures: 3, Window: 24 * time.Hour, Duration: 30 * time.Minute,
+		MaxDuration: 24 * time.Hour, BackoffWindow: 7 * 24 * time.Hour}
 }
 
 // Validate rejects a rule that could never lock (or locks forever).

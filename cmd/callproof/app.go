@@ -30,6 +30,7 @@ import (
 	"github.com/callproof/callproof/media/dtmf"
 	"github.com/callproof/callproof/media/freeswitch"
 	"github.com/callproof/callproof/media/jambonz"
+	"github.com/callproof/callproof/media/sip"
 	"github.com/callproof/callproof/media/telnyx"
 	"github.com/callproof/callproof/media/twilio"
 	"github.com/callproof/callproof/media/vonage"
@@ -61,6 +62,9 @@ type App struct {
 	limiter *media.AddrLimiter
 
 	webrtc      *webrtc.Handler
+	sip         *sip.Server
+	sipUDP      net.PacketConn
+	sipTCP      net.Listener
 	otp         *otp.Service
 	inbox       *otp.Inbox
 	registry    *audiosocket.Registry
@@ -107,7 +111,15 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		return nil, err
 	}
 	var key []byte
-	if cfg.SigningKeyFile != "" {
+	var signerOpts []token.Option
+	if cfg.SigningKeyDir != "" {
+		kd, err := token.LoadKeyDir(cfg.SigningKeyDir)
+		if err != nil {
+			return nil, fmt.Errorf("signing key directory: %w", err)
+		}
+		key, signerOpts = kd.Signing, kd.Options()
+		log.Info("signing key", zap.String("file", kd.SigningFile), zap.Int("published", len(kd.Verification)))
+	} else if cfg.SigningKeyFile != "" {
 		k, err := token.LoadKeyFile(cfg.SigningKeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("signing key: %w", err)
@@ -120,7 +132,7 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		}
 		key = k
 	}
-	a.signer, err = token.NewSigner(key, token.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, Lifetime: cfg.TokenLifetime})
+	a.signer, err = token.NewSigner(key, token.Config{Issuer: cfg.Issuer, Audience: cfg.Audience, Lifetime: cfg.TokenLifetime}, signerOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +160,13 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	if cfg.LockoutDuration > 0 {
 		lockout.Duration = cfg.LockoutDuration
 	}
+	if cfg.LockoutMaxDuration > 0 {
+		lockout.MaxDuration = cfg.LockoutMaxDuration
+	}
+	policies, err := buildPolicies(cfg.Policies)
+	if err != nil {
+		return nil, err
+	}
 	a.otp, a.inbox, err = newPasscodes(cfg, demo, serverKey, console, log.Named("otp"))
 	if err != nil {
 		return nil, err
@@ -156,6 +175,7 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		FirstDigitTimeout: cfg.FirstDigitTimeout,
 		InterDigitTimeout: cfg.InterDigitTimeout,
 		Lockout:           lockout,
+		Policies:          policies,
 	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")),
 		ivr.WithPasscodes(passcodes{a.otp}))
 	if err != nil {
@@ -167,22 +187,29 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	}
 	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
 	a.metrics = newMetrics()
-	for _, t := range []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc"} {
+	for _, t := range []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc", "sip"} {
 		a.metrics.live.WithLabelValues(t) // export zero before the first call
 	}
 	detector := func() media.ToneDetector { return dtmf.New(dtmf.Config{}) }
-	tw := twilio.Config{AuthToken: cfg.TwilioAuthToken, PublicURL: cfg.PublicURL, DTMF: mode, NewDetector: detector}
+	modeFor := func(platform string) media.DTMFMode {
+		if m, ok := cfg.DTMFPlatforms[platform]; ok {
+			pm, _ := media.ParseDTMFMode(m) // validated in Config.finish
+			return pm
+		}
+		return mode
+	}
+	tw := twilio.Config{AuthToken: cfg.TwilioAuthToken, PublicURL: cfg.PublicURL, DTMF: modeFor("twilio"), NewDetector: detector}
 	if err := tw.Validate(); err != nil {
 		return nil, err
 	}
-	tx := telnyx.Config{AuthToken: cfg.TelnyxStreamToken, DTMF: mode, NewDetector: detector}
+	tx := telnyx.Config{AuthToken: cfg.TelnyxStreamToken, DTMF: modeFor("telnyx"), NewDetector: detector}
 	if err := tx.Validate(); err != nil {
 		return nil, err
 	}
 	detectorAt := func(rate int) media.ToneDetector { return dtmf.New(dtmf.Config{SampleRate: rate}) }
-	vc := vonage.Config{Token: cfg.VonageToken, DTMF: mode, NewDetector: detectorAt}
-	jb := jambonz.Config{Username: cfg.JambonzUsername, Password: cfg.JambonzPassword, DTMF: mode, NewDetector: detectorAt}
-	fsMode := mode
+	vc := vonage.Config{Token: cfg.VonageToken, DTMF: modeFor("vonage"), NewDetector: detectorAt}
+	jb := jambonz.Config{Username: cfg.JambonzUsername, Password: cfg.JambonzPassword, DTMF: modeFor("jambonz"), NewDetector: detectorAt}
+	fsMode := modeFor("freeswitch")
 	if fsMode == media.DTMFEvents { // mod_audio_fork forwards no digit events: tones are all there is
 		fsMode = media.DTMFInband
 	}
@@ -195,17 +222,29 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	vh := vonage.NewHandler(vc, a.serveLeg, log.Named("vonage"))
 	a.webrtc, err = webrtc.NewHandler(webrtc.Config{PortMin: cfg.WebRTCPortMin, PortMax: cfg.WebRTCPortMax,
 		PublicIPs: cfg.WebRTCPublicIPs, ICEServers: cfg.WebRTCICEServers, TURNUsername: cfg.WebRTCTURNUsername,
-		TURNCredential: cfg.WebRTCTURNCredential, AllowLoopback: *cfg.WebRTCAllowLoopback, DTMF: mode,
+		TURNCredential: cfg.WebRTCTURNCredential, AllowLoopback: *cfg.WebRTCAllowLoopback, DTMF: modeFor("webrtc"),
 		NewDetector: detector}, a.serveLeg, log.Named("webrtc"))
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SIP != "" {
+		var sipAllow []netip.Prefix
+		for _, p := range cfg.SIPAllowFrom {
+			sipAllow = append(sipAllow, netip.MustParsePrefix(p))
+		}
+		a.sip, err = sip.NewServer(sip.Config{Listen: cfg.SIP, RTPPortMin: cfg.SIPRTPPortMin, RTPPortMax: cfg.SIPRTPPortMax,
+			PublicIP: cfg.SIPPublicIP, Users: cfg.SIPUsers, AllowFrom: sipAllow, DialedMap: cfg.SIPDialedMap,
+			TransferURI: cfg.SIPTransferURI, DTMF: modeFor("sip"), NewDetector: detector}, a.serveLeg, log.Named("sip"))
+		if err != nil {
+			return nil, err
+		}
 	}
 	var allow []netip.Prefix
 	for _, p := range cfg.PlatformAllowFrom {
 		allow = append(allow, netip.MustParsePrefix(p)) // validated in Config.finish
 	}
 	ast := asterisk.Config{Username: cfg.AsteriskUsername, Password: cfg.AsteriskPassword, AllowFrom: allow,
-		DTMF: mode, NewDetector: detector}
+		DTMF: modeFor("asterisk"), NewDetector: detector}
 	if err := ast.Validate(); err != nil {
 		return nil, err
 	}
@@ -219,7 +258,7 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	}
 	a.registry = audiosocket.NewRegistry(regCfg)
 	if cfg.AudioSocket != "" {
-		asCfg := audiosocket.Config{DTMF: mode, NewDetector: detector, AllowFrom: allow, Lookup: a.registry.Lookup}
+		asCfg := audiosocket.Config{DTMF: modeFor("audiosocket"), NewDetector: detector, AllowFrom: allow, Lookup: a.registry.Lookup}
 		if err := asCfg.Validate(); err != nil {
 			return nil, err
 		}
@@ -342,6 +381,26 @@ func (a *App) serveLeg(ctx context.Context, leg media.Leg) {
 	}
 }
 
+// ListenSIP opens the SIP listeners (UDP and TCP on one port) when SIP is configured; call it
+// before Serve. It returns the bound address, or nil when SIP is off.
+func (a *App) ListenSIP() (net.Addr, error) {
+	if a.sip == nil {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", a.cfg.SIP)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", a.cfg.SIP, err)
+	}
+	pc, err := net.ListenPacket("udp", ln.Addr().String()) // the same port for UDP
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("sip listen udp %s: %w", ln.Addr(), err)
+	}
+	a.sipTCP, a.sipUDP = ln, pc
+	a.log.Info("sip listening", zap.String("addr", ln.Addr().String()))
+	return ln.Addr(), nil
+}
+
 // ListenAudioSocket opens the AudioSocket listener when one is configured; call it before
 // Serve. It returns the bound address, or nil when AudioSocket is off.
 func (a *App) ListenAudioSocket() (net.Addr, error) {
@@ -369,6 +428,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	sipDone := make(chan error, 1)
+	if a.sipTCP != nil {
+		go func() { sipDone <- a.sip.Serve(a.hard, a.sipUDP, a.sipTCP) }()
+	} else {
+		sipDone <- nil
+	}
 	asDone := make(chan error, 1)
 	if a.asLn != nil {
 		go func() { asDone <- a.audioSocket.Serve(a.hard, a.asLn) }()
@@ -379,6 +444,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case err := <-errc:
 		a.Close()
 		<-asDone
+		<-sipDone
 		return err
 	case <-ctx.Done():
 	case <-drainSignal(ctx):
@@ -395,9 +461,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			_ = a.audioSocket.Shutdown(dctx) // stop accepting; live calls drain with the others
 		}()
 	}
+	if a.sipTCP != nil {
+		go func() {
+			dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
+			defer cancel()
+			_ = a.sip.Shutdown(dctx) // new INVITEs get 503; live calls drain with the others
+		}()
+	}
 	a.drain(ctx)
 	a.Close()
 	<-asDone
+	<-sipDone
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -501,4 +575,37 @@ func newMetrics() *metrics {
 		Help: "Stream attempts refused before the call started, by reason."}, []string{"reason"})
 	reg.MustRegister(m.live, m.calls, m.duration, m.rejected)
 	return m
+}
+
+// buildPolicies applies the configured overrides to the default CCPA policy table and
+// validates the result (kba refuses tables below the regulation's minimums).
+func buildPolicies(over map[string]PolicyConfig) (kba.Policies, error) {
+	ps := kba.DefaultPolicies()
+	for name, o := range over {
+		req, err := kba.ParseRequest(name)
+		if err != nil {
+			return nil, fmt.Errorf("policies: %w", err)
+		}
+		p := ps[req]
+		if o.Level != "" {
+			p.Level = kba.Level(o.Level)
+		}
+		if o.Points != 0 {
+			p.Points = o.Points
+		}
+		if o.Declaration != nil {
+			p.Declaration = *o.Declaration
+		}
+		if len(o.Factors) > 0 {
+			p.Factors = p.Factors[:0:0]
+			for _, f := range o.Factors {
+				p.Factors = append(p.Factors, kba.Factor(f))
+			}
+		}
+		ps[req] = p
+	}
+	if err := ps.Validate(); err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+	return ps, nil
 }

@@ -48,6 +48,7 @@ type callOptions struct {
 	dataDir   string
 
 	asAgent          bool
+	sip              string
 	audiosocket      string
 	registrationKey  string
 	platformUser     string
@@ -71,6 +72,7 @@ func runCall(ctx context.Context, args []string, getenv func(string) string, std
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "server base URL")
 	fs.StringVar(&o.platform, "platform", "twilio", "platform dialect to speak: "+strings.Join(simPlatforms, ", "))
+	fs.StringVar(&o.sip, "sip", "127.0.0.1:5060", "SIP address (--platform sip)")
 	fs.StringVar(&o.audiosocket, "audiosocket", "127.0.0.1:9092", "AudioSocket address (--platform audiosocket)")
 	fs.StringVar(&o.registrationKey, "registration-key", "", "key for registering AudioSocket calls (default: the agent key)")
 	fs.StringVar(&o.platformUser, "platform-user", "", "HTTP Basic user the platform presents (asterisk)")

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/callproof/callproof/media"
 )
 
 // Config is the server's configuration. Every key can come from the YAML file given to
@@ -68,6 +70,29 @@ type Config struct {
 	// SigningKeyFile is an Ed25519 PKCS#8 PEM key; default <data>/signing-key.pem, created on
 	// first start.
 	SigningKeyFile string `yaml:"signing_key_file"`
+	// SIPPublicIP is the address put in SDP answers (c=); SIPRTPPortMin/Max the RTP port
+	// range; SIPUsers (user -> password, or SIPUsersFile with user:password lines) admit
+	// trunks by digest authentication and SIPAllowFrom by address (demo: loopback);
+	// SIPTransferURI receives a REFER carrying the token when a call ends (empty: BYE);
+	// SIPDialedMap maps a dialled number to a request type.
+	SIPPublicIP    string            `yaml:"sip_public_ip"`
+	SIPRTPPortMin  int               `yaml:"sip_rtp_port_min"`
+	SIPRTPPortMax  int               `yaml:"sip_rtp_port_max"`
+	SIPUsers       map[string]string `yaml:"sip_users"`
+	SIPUsersFile   string            `yaml:"sip_users_file"`
+	SIPAllowFrom   []string          `yaml:"sip_allow_from"`
+	SIPTransferURI string            `yaml:"sip_transfer_uri"`
+	SIPDialedMap   map[string]string `yaml:"sip_dialed_map"`
+	// SigningKeyDir is a key directory for rotation: the key whose file name sorts last signs,
+	// the others stay in the JWKS (see the README). It wins over SigningKeyFile.
+	SigningKeyDir string `yaml:"signing_key_dir"`
+	// Policies override the default CCPA policy per request type.
+	Policies map[string]PolicyConfig `yaml:"policies"`
+	// DTMFPlatforms overrides DTMF per platform (twilio: events, freeswitch: inband, ...).
+	DTMFPlatforms map[string]string `yaml:"dtmf_platforms"`
+	// LockoutMaxDuration caps the lockout back-off (each lock within a week lasts twice the
+	// one before). Default 24h.
+	LockoutMaxDuration time.Duration `yaml:"lockout_max_duration"`
 	// Issuer and Audience are the token's iss and aud. Defaults "callproof", "callproof-agent".
 	Issuer   string `yaml:"issuer"`
 	Audience string `yaml:"audience"`
@@ -133,6 +158,15 @@ type Config struct {
 	LogLevel  string `yaml:"log_level"`
 }
 
+// PolicyConfig overrides one request type's verification policy; absent fields keep the
+// default's.
+type PolicyConfig struct {
+	Level       string   `yaml:"level"`
+	Points      int      `yaml:"points"`
+	Declaration *bool    `yaml:"declaration"`
+	Factors     []string `yaml:"factors"`
+}
+
 // envName maps a yaml key to its environment variable.
 func envName(key string) string { return "CALLPROOF_" + strings.ToUpper(key) }
 
@@ -157,7 +191,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"directory": &cfg.Directory, "redis": &cfg.Redis, "agent_keys_file": &cfg.AgentKeysFile,
 		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
-		"signing_key_file": &cfg.SigningKeyFile, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
+		"signing_key_file": &cfg.SigningKeyFile, "signing_key_dir": &cfg.SigningKeyDir,
+		"sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
 		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
 		"asterisk_password_file": &cfg.AsteriskPasswordFile, "telnyx_stream_token": &cfg.TelnyxStreamToken,
@@ -182,6 +217,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"token_lifetime": &cfg.TokenLifetime, "drain_timeout": &cfg.DrainTimeout,
 		"first_digit_timeout": &cfg.FirstDigitTimeout, "inter_digit_timeout": &cfg.InterDigitTimeout,
 		"lockout_window": &cfg.LockoutWindow, "lockout_duration": &cfg.LockoutDuration,
+		"lockout_max_duration": &cfg.LockoutMaxDuration,
 	}
 	for k, p := range dur {
 		if v := getenv(envName(k)); v != "" {
@@ -225,6 +261,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	if v := getenv(envName("agent_frame_ancestors")); v != "" {
 		cfg.AgentFrameAncestors = splitList(v)
+	}
+	if v := getenv(envName("sip_allow_from")); v != "" {
+		cfg.SIPAllowFrom = splitList(v)
 	}
 	if v := getenv(envName("platform_allow_from")); v != "" {
 		cfg.PlatformAllowFrom = splitList(v)
@@ -331,6 +370,31 @@ func (c *Config) finish(demo bool) error {
 	if c.AudioSocket == "" && demo {
 		c.AudioSocket = "127.0.0.1:9092"
 	}
+	if c.SIP == "" && demo {
+		c.SIP = "127.0.0.1:5060"
+	}
+	if demo && len(c.SIPAllowFrom) == 0 && len(c.SIPUsers) == 0 && c.SIPUsersFile == "" {
+		c.SIPAllowFrom = []string{"127.0.0.0/8", "::1/128"}
+	}
+	if c.SIPUsersFile != "" {
+		data, err := os.ReadFile(c.SIPUsersFile)
+		if err != nil {
+			return fmt.Errorf("sip users file: %w", err)
+		}
+		if c.SIPUsers == nil {
+			c.SIPUsers = map[string]string{}
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if u, p, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && u != "" {
+				c.SIPUsers[u] = p
+			}
+		}
+	}
+	for _, p := range c.SIPAllowFrom {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			return fmt.Errorf("sip_allow_from %q: want a CIDR prefix", p)
+		}
+	}
 	if c.Data == "" {
 		if !demo {
 			return errors.New("serve: a data directory is required (--data, data:, CALLPROOF_DATA)")
@@ -350,11 +414,6 @@ func (c *Config) finish(demo bool) error {
 		}
 	}
 	// What this build does not do yet fails loudly rather than being ignored.
-	for name, v := range map[string]string{"sip": c.SIP} {
-		if v != "" {
-			return fmt.Errorf("--%s: not supported by this build yet (see the README's status table)", name)
-		}
-	}
 	if c.AgentKeysFile != "" {
 		data, err := os.ReadFile(c.AgentKeysFile)
 		if err != nil {
@@ -403,6 +462,14 @@ func (c *Config) finish(demo bool) error {
 	}
 	if (c.AsteriskUsername == "") != (c.AsteriskPassword == "") {
 		return errors.New("asterisk_username and asterisk_password go together")
+	}
+	for platform, m := range c.DTMFPlatforms {
+		if _, err := media.ParseDTMFMode(m); err != nil {
+			return fmt.Errorf("dtmf_platforms.%s: %w", platform, err)
+		}
+	}
+	if _, err := buildPolicies(c.Policies); err != nil {
+		return err
 	}
 	for _, o := range c.AgentFrameAncestors {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" {

@@ -52,11 +52,13 @@ type node struct {
 	data string
 	// audiosocket is the AudioSocket listener's address.
 	audiosocket string
+	// sip is the SIP listener's address.
+	sip string
 }
 
 func startNode(t *testing.T, mutate func(*Config)) *node {
 	t.Helper()
-	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
+	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", SIP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -80,6 +82,10 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sipAddr, err := app.ListenSIP()
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
@@ -93,6 +99,9 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 	if asAddr != nil {
 		n.audiosocket = asAddr.String()
 	}
+	if sipAddr != nil {
+		n.sip = sipAddr.String()
+	}
 	return n
 }
 
@@ -101,7 +110,7 @@ func (n *node) callCLI(t *testing.T, args ...string) (error, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	args = append([]string{"call", "--server", n.url, "--agent-key", testAgentKey, "--timeout", "60s",
-		"--audiosocket", n.audiosocket}, args...)
+		"--audiosocket", n.audiosocket, "--sip", n.sip}, args...)
 	err := run(context.Background(), args, func(string) string { return "" }, nil, &out, &errOut)
 	return err, out.String() + errOut.String()
 }
@@ -284,8 +293,8 @@ func TestConfigLayers(t *testing.T) {
 	if _, err := parseServerFlags(false, nil, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("serve without data, directory or agent keys accepted")
 	}
-	if _, err := parseServerFlags(true, []string{"--sip", "127.0.0.1:5060"}, func(string) string { return "" }, io.Discard); err == nil {
-		t.Fatal("an unsupported option was silently accepted")
+	if _, err := parseServerFlags(true, []string{"--audiosocket", "not-an-address"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("a bad listen address was accepted")
 	}
 }
 
@@ -459,5 +468,36 @@ func TestCallAsAuthorizedAgent(t *testing.T) {
 	n.app.Handler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusForbidden {
 		t.Fatalf("inbox served to a remote address: %d", rec.Code)
+	}
+}
+
+// Operators configure policies per request type; tables below the regulation's minimums are
+// refused at start-up.
+func TestPoliciesFromConfig(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "callproof.yaml")
+	os.WriteFile(file, []byte(`policies:
+  delete: {level: reasonably-high, points: 3, factors: [dob, zip, ssn_last4, pin]}
+dtmf_platforms: {twilio: events}
+`), 0o600)
+	cfg, err := parseServerFlags(true, []string{"--config", file, "--data", dir}, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, func(c *Config) {
+		c.Policies, c.DTMFPlatforms = cfg.Policies, cfg.DTMFPlatforms
+		c.FirstDigitTimeout = 300 * time.Millisecond // the events-only case below waits out its questions
+	})
+	err, out := n.callCLI(t, "--customer", "cus_ada", "--request", "delete")
+	if err != nil || !strings.Contains(out, "prompt ask_ssn_last4") || !strings.Contains(out, "acr urn:callproof:ccpa:reasonably-high") {
+		t.Fatalf("delete under a stricter policy: %v\n%s", err, out)
+	}
+	// Twilio on events only: tones in the audio are not digits.
+	if err, out := n.callCLI(t, "--customer", "cus_ada", "--dtmf", "inband"); err == nil {
+		t.Fatalf("in-band digits accepted on a leg configured for events only:\n%s", out)
+	}
+	os.WriteFile(file, []byte("policies:\n  know_specific: {points: 1}\n"), 0o600)
+	if _, err := parseServerFlags(true, []string{"--config", file, "--data", dir}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("a know_specific policy of one data point was accepted")
 	}
 }

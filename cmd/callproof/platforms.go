@@ -14,6 +14,7 @@ import (
 	"github.com/callproof/callproof/media/audiosocket"
 	"github.com/callproof/callproof/media/freeswitch"
 	"github.com/callproof/callproof/media/jambonz"
+	"github.com/callproof/callproof/media/sip"
 	"github.com/callproof/callproof/media/telnyx"
 	"github.com/callproof/callproof/media/twilio"
 	"github.com/callproof/callproof/media/vonage"
@@ -21,7 +22,7 @@ import (
 )
 
 // platforms the simulated caller speaks.
-var simPlatforms = []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc"}
+var simPlatforms = []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc", "sip"}
 
 // simDialect says how the simulated caller reads a platform's stream.
 type simDialect struct {
@@ -87,6 +88,24 @@ func dial(ctx context.Context, o callOptions, callID string, params map[string]s
 			return fail(fmt.Errorf("stream: %w", err))
 		}
 		return cl, false, false, id, nil
+	case "sip":
+		opts := []sip.ClientOption{sip.WithFrom(o.from), sip.WithTo(strings.TrimPrefix(o.to, "+")), sip.WithVerstat(o.verstat)}
+		if r := params["request"]; r != "" {
+			opts = append(opts, sip.WithHeader(sip.DefaultRequestHeader, r))
+		}
+		if l := params["lang"]; l != "" {
+			opts = append(opts, sip.WithHeader(sip.DefaultLangHeader, l))
+		}
+		if o.platformUser != "" {
+			opts = append(opts, sip.WithAuth(o.platformUser, o.platformPassword))
+		}
+		cl, err := sip.Dial(ctx, o.sip, opts...)
+		if err != nil {
+			return fail(fmt.Errorf("sip: %w", err))
+		}
+		id = cl.CallID()
+		say("sip:" + o.sip)
+		return cl, false, true, id, nil
 	case "webrtc":
 		u := strings.TrimSuffix(o.server, "/") + webrtc.OfferPath
 		cl, err := webrtc.Dial(ctx, u, webrtc.WithParams(withVerstat()), webrtc.WithContinuousAudio(true))

@@ -52,8 +52,17 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		app.Close()
 		return err
 	}
+	sipAddr, err := app.ListenSIP()
+	if err != nil {
+		ln.Close()
+		app.Close()
+		return err
+	}
 	if demo {
 		printDemoBanner(stdout, app, ln.Addr(), asAddr)
+		if sipAddr != nil {
+			fmt.Fprintf(stdout, "  SIP (UDP and TCP)    sip:callproof@%s  (from this machine)\n\n", hostPort(sipAddr))
+		}
 	}
 	log.Info("listening", zap.String("http", ln.Addr().String()), zap.Bool("demo", demo))
 	return app.Serve(ctx, ln)
