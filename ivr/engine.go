@@ -120,6 +120,7 @@ type Engine struct {
 	key       []byte
 	log       *zap.Logger
 	passcodes Passcodes
+	replay    sessions.Replay
 }
 
 // Option supplies a collaborator.
@@ -129,6 +130,10 @@ type Option func(*Engine)
 // consumer through a passcode to the consumer's contact on file. Without it the agent menu is
 // not offered.
 func WithPasscodes(p Passcodes) Option { return func(e *Engine) { e.passcodes = p } }
+
+// WithReplay supplies the single-use store that refuses an authenticator (TOTP) code's time
+// step once used (RFC 6238 §5.2). Policies that ask totp fail closed without it.
+func WithReplay(r sessions.Replay) Option { return func(e *Engine) { e.replay = r } }
 
 // WithLogger sets the logger. Default: none.
 func WithLogger(l *zap.Logger) Option { return func(e *Engine) { e.log = l } }

@@ -136,8 +136,15 @@ func (f *flow) run(ctx context.Context) error {
 			}
 			return err
 		}
-		norm, _ := kba.Normalize(factor, keyed)
-		ok = kba.Match(f.customer, factor, norm)
+		if factor == kba.FactorTOTP {
+			ok, err = f.totp(ctx, keyed)
+			if err != nil {
+				return err
+			}
+		} else {
+			norm, _ := kba.Normalize(factor, keyed)
+			ok = kba.Match(f.customer, factor, norm)
+		}
 		results[factor] = ok
 		f.step(ctx, string(factor), passFail(ok))
 	}
@@ -232,6 +239,24 @@ func (f *flow) passcode(ctx context.Context) (bool, error) {
 		}
 		lead = []string{"invalid_input"}
 	}
+}
+
+// totp checks an authenticator code and spends its time step, so the same code cannot be used
+// twice within its validity (RFC 6238 §5.2).
+func (f *flow) totp(ctx context.Context, keyed string) (bool, error) {
+	step, ok := kba.MatchTOTP(f.customer, keyed, time.Now())
+	if f.e.replay == nil {
+		return false, fmt.Errorf("%w: no single-use store for authenticator codes", ErrStore)
+	}
+	if !ok {
+		return false, nil
+	}
+	first, err := f.e.replay.Consume(ctx, kba.SubjectKey(f.e.key, "totp", fmt.Sprintf("%s:%d", f.customer.ID, step)),
+		time.Unix((step+2)*int64(kba.TOTPStep/time.Second), 0))
+	if err != nil {
+		return false, fmt.Errorf("%w: spend authenticator code: %v", ErrStore, err)
+	}
+	return first, nil
 }
 
 // chooseLanguage plays the welcome and, unless the stream says, the language menu.

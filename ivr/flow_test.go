@@ -891,3 +891,40 @@ func TestFlowLockoutBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// An operator's policy may ask the customer's authenticator code (RFC 6238); a code is good
+// once within its step, and an unknown account is asked the same and fails the same.
+func TestFlowTOTPFactor(t *testing.T) {
+	c := ada(t)
+	key, err := c.TOTPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := kba.DefaultPolicies()
+	p := ps[kba.RequestKnowCategories]
+	p.Factors = append([]kba.Factor{kba.FactorTOTP}, p.Factors...)
+	ps[kba.RequestKnowCategories] = p
+	mem := sessions.NewMemory()
+	h := newHarness(t)
+	e, err := New(Config{Policies: ps}, h.prompts, kba.DemoDirectory(), h.attempts, h.issuer, h.pub,
+		[]byte("0123456789abcdef0123456789abcdef"), WithReplay(mem))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.engine = e
+	a := honest(c)
+	a["ask_totp"] = kba.TOTPCode(key, kba.TOTPStepAt(time.Now()), kba.TOTPDigits)
+	params := map[string]string{"request": "know_categories", "lang": "en-US"}
+	res, _, leg := h.run(t, startFor(c, params), script(a))
+	if res.Outcome != "verified" || !slices.Equal(leg.Played(), []string{"welcome", "ask_account", "ask_totp", "ask_dob", "verified"}) {
+		t.Fatalf("%+v prompts %v", res, leg.Played())
+	}
+	if cl := h.issuer.claims[0]; !slices.Contains(cl.AMR, "otp") || !slices.Contains(cl.DataPoints, "totp") {
+		t.Fatalf("claims %+v", cl)
+	}
+	// The same code again is refused (replay), even right away.
+	res, _, _ = h.run(t, startFor(c, params), script(a))
+	if res.Outcome != "not_verified" {
+		t.Fatalf("a replayed authenticator code verified: %+v", res)
+	}
+}

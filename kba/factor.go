@@ -20,9 +20,11 @@ const (
 	FactorPIN         Factor = "pin"          // 4 to 8 digit phone PIN, then '#'
 	FactorLastPayment Factor = "last_payment" // last payment in dollars and cents as digits, then '#'
 	FactorOTP         Factor = "otp"          // one-time passcode sent to a contact on file, then '#'
+	FactorTOTP        Factor = "totp"         // 6-digit code from the customer's authenticator app (RFC 6238)
 )
 
-// Factors lists every factor in the default asking order.
+// Factors lists the directory-matched factors and otp, in the default asking order. totp
+// (FactorTOTP) is asked only where a policy names it, and checked with MatchTOTP.
 func Factors() []Factor {
 	return []Factor{FactorDOB, FactorZip, FactorSSNLast4, FactorPIN, FactorLastPayment, FactorOTP}
 }
@@ -47,6 +49,7 @@ var specs = map[Factor]FactorSpec{
 	FactorPIN:         {ID: FactorPIN, Prompt: "ask_pin", MinDigits: 4, MaxDigits: 8, Terminator: true, AMR: amrPIN},
 	FactorLastPayment: {ID: FactorLastPayment, Prompt: "ask_last_payment", MinDigits: 1, MaxDigits: 15, Terminator: true, AMR: amrKBA},
 	FactorOTP:         {ID: FactorOTP, Prompt: "ask_otp", MinDigits: OTPMinDigits, MaxDigits: OTPMaxDigits, Terminator: true, AMR: amrOTP},
+	FactorTOTP:        {ID: FactorTOTP, Prompt: "ask_totp", MinDigits: TOTPDigits, MaxDigits: TOTPDigits, AMR: amrOTP},
 }
 
 // Spec returns how factor f is asked, and false for an unknown factor.
@@ -131,6 +134,24 @@ func Match(c *Customer, f Factor, normalized string) bool {
 	return eq && known && stored != ""
 }
 
+// MatchTOTP reports whether keyed is c's authenticator code for now (±1 step) and which step
+// matched; the caller must refuse a step already used (RFC 6238 §5.2). A customer without a
+// secret, or c == nil, is checked against a dummy secret, doing the same work, and never
+// matches.
+func MatchTOTP(c *Customer, keyed string, now time.Time) (step int64, ok bool) {
+	var key []byte
+	if c != nil && c.TOTPSecret != "" {
+		key, _ = c.TOTPKey()
+	}
+	if len(key) == 0 {
+		CheckTOTP(dummyTOTPKey, keyed, now)
+		return 0, false
+	}
+	return CheckTOTP(key, keyed, now)
+}
+
+var dummyTOTPKey = []byte("callproof-dummy-totp-key")
+
 // dummyCustomer stands in for an unknown account so that Match does the same work. It never
 // matches: Match reports false whenever it compared against it.
 var dummyCustomer = Customer{DOB: "1900-01-01", Zip: "00000", SSNLast4: "0000", PIN: "00000000", LastPaymentCents: 0}
@@ -195,8 +216,10 @@ func FactorsForField(field string) (factors []Factor, ok bool) {
 		return []Factor{FactorPIN}, true
 	case "last_payment_cents":
 		return []Factor{FactorLastPayment}, true
-	case "phones", "emails", "totp_secret":
+	case "phones", "emails":
 		return []Factor{FactorOTP}, true
+	case "totp_secret":
+		return []Factor{FactorTOTP}, true
 	case "name", "locale", "account":
 		return nil, true
 	}

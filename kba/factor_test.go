@@ -261,7 +261,7 @@ func TestFactorsForField(t *testing.T) {
 		{"last_payment_cents", []kba.Factor{kba.FactorLastPayment}, true},
 		{"phones", []kba.Factor{kba.FactorOTP}, true},
 		{"emails", []kba.Factor{kba.FactorOTP}, true},
-		{"totp_secret", []kba.Factor{kba.FactorOTP}, true},
+		{"totp_secret", []kba.Factor{kba.FactorTOTP}, true},
 		{"name", nil, true},
 		{"favourite_colour", nil, false},
 	}

@@ -42,3 +42,25 @@ func TestCheckTOTPWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchTOTP(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	ada := &Customer{ID: "cus_ada", TOTPSecret: "JBSWY3DPEHPK3PXP"}
+	key, err := ada.TOTPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := TOTPCode(key, TOTPStepAt(now), TOTPDigits)
+	if step, ok := MatchTOTP(ada, code, now); !ok || step != TOTPStepAt(now) {
+		t.Fatalf("MatchTOTP(own code) = %d %v", step, ok)
+	}
+	if _, ok := MatchTOTP(&Customer{ID: "cus_nosecret"}, code, now); ok {
+		t.Fatal("a customer without a secret matched")
+	}
+	if _, ok := MatchTOTP(nil, code, now); ok {
+		t.Fatal("an unknown account matched")
+	}
+	if s, ok := Spec(FactorTOTP); !ok || s.Prompt != "ask_totp" || s.MinDigits != 6 || s.MaxDigits != 6 {
+		t.Fatalf("Spec(totp) = %+v %v", s, ok)
+	}
+}

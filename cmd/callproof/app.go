@@ -177,7 +177,7 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		Lockout:           lockout,
 		Policies:          policies,
 	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")),
-		ivr.WithPasscodes(passcodes{a.otp}))
+		ivr.WithPasscodes(passcodes{a.otp}), ivr.WithReplay(a.replay))
 	if err != nil {
 		return nil, err
 	}

@@ -203,6 +203,9 @@ func buildAnswers(o callOptions) (map[string]string, *kba.Customer, error) {
 		}
 		cust = c
 		answers["ask_account"] = c.Account + "#"
+		if key, err := c.TOTPKey(); err == nil && len(key) > 0 { // the customer's authenticator app
+			answers["ask_totp"] = kba.TOTPCode(key, kba.TOTPStepAt(time.Now()), kba.TOTPDigits)
+		}
 		for _, f := range []kba.Factor{"dob", "zip", "ssn_last4", "pin", "last_payment"} {
 			spec, ok := kba.Spec(f)
 			if !ok {

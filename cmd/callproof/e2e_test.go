@@ -501,3 +501,15 @@ dtmf_platforms: {twilio: events}
 		t.Fatal("a know_specific policy of one data point was accepted")
 	}
 }
+
+// A policy that asks the authenticator code: the simulated caller computes it from the demo
+// customer's secret, as the customer's app would.
+func TestCallWithAuthenticatorCode(t *testing.T) {
+	n := startNode(t, func(c *Config) {
+		c.Policies = map[string]PolicyConfig{"know_categories": {Factors: []string{"totp", "dob", "zip"}}}
+	})
+	err, out := n.callCLI(t, "--customer", "cus_ada")
+	if err != nil || !strings.Contains(out, "prompt ask_totp") || !strings.Contains(out, "data_points [dob totp]") && !strings.Contains(out, "data_points [totp dob]") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
