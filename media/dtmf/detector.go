@@ -21,7 +21,7 @@ const (
 	lagLen   = subLen * lagSubs
 	ringSize = 16 // ≥ winSubs+lagSubs, a power of two
 	dcPole   = 0.995
-	histLen  = 128 // ≥ winLen, a power of two
+	histLen  = 256 // ≥ (winSubs+bandWarmSubs)·subLen, a power of two
 )
 
 // Frequencies of ITU-T Q.23: rows (low group) then columns (high group).
@@ -230,24 +230,32 @@ type Detector struct {
 	// front end
 	dec      decimator
 	dcX, dcY float64
-	band     bandFilter
 	coef     [8]float64 // 2cos(w)
 	cosw     [8]float64
 	sinw     [8]float64
 	stepQ    [8]complex128 // e^{-jwL}
 	q        [8]complex128 // e^{-jw(n0+L-1)} for the current sub-block
+	qLast    [8]complex128 // q of the last completed sub-block
 	s1, s2   [8]float64    // Goertzel state
-	e, eb    float64       // energy, band energy of the current sub-block
+	e        float64       // energy of the current sub-block
 	m        int           // samples in the current sub-block
 	nsub     int64         // completed sub-blocks
 	ringX    [ringSize][8]complex128
 	ringE    [ringSize]float64
-	ringEB   [ringSize]float64
 	winX     [8]complex128 // sums over the current window
 	winE     float64
-	winEB    float64
-	hist     [histLen]float64 // the last histLen samples, for the harmonic probes
+	hist     [histLen]float64 // the last histLen samples (DC-blocked), for the band filter and probes
 	hpos     int
+
+	// The DTMF band filter runs lazily over hist, only for windows that get as far as the band
+	// energy test (see bandEnergy).
+	band    bandFilter
+	bandSub int64 // sub-blocks the band filter has consumed
+	ringEB  [ringSize]float64
+
+	// constants of the centred pair solve (see analyse)
+	cen    [8]complex128 // e^{-jw(N-1)/2}: from the window's last sample to its centre (see centred)
+	lagRot [8]complex128 // e^{-jw·lagLen}
 
 	// decision
 	cur, cand run
@@ -283,6 +291,8 @@ func New(cfg Config) *Detector {
 		d.stepQ[k] = complex(math.Cos(w*subLen), -math.Sin(w*subLen))
 		d.tolHz[k] = cfg.FreqTolerance*f + 1
 		d.bandGain2[k] = d.band.gain2(f, rate8)
+		d.cen[k] = complex(math.Cos(w*(winLen-1)/2), -math.Sin(w*(winLen-1)/2))
+		d.lagRot[k] = complex(math.Cos(w*lagLen), -math.Sin(w*lagLen))
 	}
 	d.Reset()
 	return d
@@ -307,9 +317,10 @@ func (d *Detector) Reset() {
 		d.q[k] = complex(math.Cos(w*(subLen-1)), -math.Sin(w*(subLen-1)))
 	}
 	d.s1, d.s2 = [8]float64{}, [8]float64{}
-	d.e, d.eb, d.m, d.nsub = 0, 0, 0, 0
-	d.winX, d.winE, d.winEB = [8]complex128{}, 0, 0
+	d.e, d.m, d.nsub = 0, 0, 0
+	d.winX, d.winE = [8]complex128{}, 0
 	d.hist, d.hpos = [histLen]float64{}, 0
+	d.bandSub = 0
 	d.cur, d.cand = run{}, run{}
 }
 
@@ -372,29 +383,21 @@ func block[T int16 | float64](d *Detector, x []T) {
 		return
 	}
 	// Three passes over the sub-block, each with few enough live values to stay in registers:
-	// DC blocker, energies and band filter; then the Goertzel resonators, four at a time.
+	// DC blocker and energy; then the Goertzel resonators, four at a time. (The band filter is
+	// not run here: see bandEnergy.)
 	var ys [subLen]float64
 	y := ys[:len(x)]
 	dcX, dcY := d.dcX, d.dcY
-	q0, q1 := &d.band.s[0], &d.band.s[1]
-	q0b0, q0b1, q0b2, q0a1, q0a2, q0z1, q0z2 := q0.b0, q0.b1, q0.b2, q0.a1, q0.a2, q0.z1, q0.z2
-	q1b0, q1b1, q1b2, q1a1, q1a2, q1z1, q1z2 := q1.b0, q1.b1, q1.b2, q1.a1, q1.a2, q1.z1, q1.z2
-	e, eb := d.e, d.eb
+	e := d.e
 	for i, s := range x {
 		v := float64(s)
 		u := v - dcX + dcPole*dcY
 		dcX, dcY = v, u
 		y[i] = u
 		e += u * u
-		f := q0b0*u + q0z1
-		q0z1, q0z2 = q0b1*u-q0a1*f+q0z2, q0b2*u-q0a2*f
-		g := q1b0*f + q1z1
-		q1z1, q1z2 = q1b1*f-q1a1*g+q1z2, q1b2*f-q1a2*g
-		eb += g * g
 	}
-	q0.z1, q0.z2, q1.z1, q1.z2 = q0z1, q0z2, q1z1, q1z2
 	d.dcX, d.dcY = dcX, dcY
-	d.e, d.eb = e, eb
+	d.e = e
 	goertzel4(y, (*[4]float64)(d.coef[0:4]), (*[4]float64)(d.s1[0:4]), (*[4]float64)(d.s2[0:4]))
 	goertzel4(y, (*[4]float64)(d.coef[4:8]), (*[4]float64)(d.s1[4:8]), (*[4]float64)(d.s2[4:8]))
 	n := copy(d.hist[d.hpos:], ys[:len(x)])
@@ -406,16 +409,17 @@ func block[T int16 | float64](d *Detector, x []T) {
 	}
 }
 
-// goertzel4 runs four Goertzel resonators (s = x + c·s1 − s2) over x.
+// goertzel4 runs four Goertzel resonators (s = x + c·s1 − s2) over x, evaluated as
+// c·s1 + (x − s2) so that only a multiply and an add lie on each resonator's loop-carried path.
 func goertzel4(x []float64, c, s1, s2 *[4]float64) {
 	c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
 	a0, a1, a2, a3 := s1[0], s1[1], s1[2], s1[3]
 	b0, b1, b2, b3 := s2[0], s2[1], s2[2], s2[3]
 	for _, y := range x {
-		a0, b0 = y+c0*a0-b0, a0
-		a1, b1 = y+c1*a1-b1, a1
-		a2, b2 = y+c2*a2-b2, a2
-		a3, b3 = y+c3*a3-b3, a3
+		a0, b0 = c0*a0+(y-b0), a0
+		a1, b1 = c1*a1+(y-b1), a1
+		a2, b2 = c2*a2+(y-b2), a2
+		a3, b3 = c3*a3+(y-b3), a3
 	}
 	*s1 = [4]float64{a0, a1, a2, a3}
 	*s2 = [4]float64{b0, b1, b2, b3}
@@ -427,25 +431,25 @@ func (d *Detector) endSub() {
 		s1, s2 := d.s1[k], d.s2[k]
 		yre, yim := s1-d.cosw[k]*s2, d.sinw[k]*s2
 		q := d.q[k]
+		d.qLast[k] = q
 		d.ringX[slot][k] = complex(yre*real(q)-yim*imag(q), yre*imag(q)+yim*real(q))
 		q *= d.stepQ[k]
 		n := real(q)*real(q) + imag(q)*imag(q)
-		d.q[k] = q * complex((3-n)/2, 0)
+		d.q[k] = scale(q, (3-n)/2) // = q·((3−n)/2 + 0j), without the zero products
 		d.s1[k], d.s2[k] = 0, 0
 	}
-	d.ringE[slot], d.ringEB[slot] = d.e, d.eb
-	d.e, d.eb, d.m = 0, 0, 0
+	d.ringE[slot] = d.e
+	d.e, d.m = 0, 0
 	// Running window sums: add the new sub-block, drop the one leaving the window, and every
 	// 256 sub-blocks start again from the ring so rounding cannot accumulate.
 	if d.nsub&255 == 0 {
-		d.winX, d.winE, d.winEB = [8]complex128{}, 0, 0
+		d.winX, d.winE = [8]complex128{}, 0
 		for i := int64(0); i < winSubs && i <= d.nsub; i++ {
 			o := (d.nsub - i) & (ringSize - 1)
 			for k := range d.winX {
 				d.winX[k] += d.ringX[o][k]
 			}
 			d.winE += d.ringE[o]
-			d.winEB += d.ringEB[o]
 		}
 	} else {
 		old := (d.nsub - winSubs) & (ringSize - 1)
@@ -457,10 +461,8 @@ func (d *Detector) endSub() {
 			}
 		}
 		d.winE += d.ringE[slot]
-		d.winEB += d.ringEB[slot]
 		if keep {
 			d.winE -= d.ringE[old]
-			d.winEB -= d.ringEB[old]
 		}
 	}
 	d.nsub++
@@ -495,9 +497,19 @@ const (
 // levels and twist, the energy shares of the whole band and of the DTMF band, the relative peak
 // with the pair's leakage removed, and, for windows where the pair does not dominate the whole
 // band, the probes the steadiness test needs.
+//
+// All levels are compared as powers (|X|², linear thresholds fixed in New): no logarithm or
+// square root is taken per window.
 func (d *Detector) analyse(h *hit) {
 	last := d.nsub - 1
-	x, e, eb := d.winX, math.Max(d.winE, 1e-9), math.Max(d.winEB, 1e-9)
+	x := &d.winX
+	e := math.Max(d.winE, 1e-9)
+	// Silence gate: by Cauchy–Schwarz no bin of the window can exceed N·E (E its energy), so
+	// when N·E is below the cheap level test's pMin/2, with a factor 2 to spare for rounding,
+	// no tone can pass it and the bins need not be looked at.
+	if 2*winLen*e < d.pMin*0.5 {
+		return
+	}
 	var p [8]float64
 	for k := range x {
 		p[k] = real(x[k])*real(x[k]) + imag(x[k])*imag(x[k])
@@ -524,19 +536,18 @@ func (d *Detector) analyse(h *hit) {
 		}
 	}
 	// Frequency of each tone from the phase advance of its DFT value over lagLen samples, then
-	// refined with the other tone's leakage removed (see pair).
-	dr, okr := d.offset(r, x[r], last, rawSlack)
-	dc, okc := d.offset(c, x[c], last, rawSlack)
+	// refined with the other tone's leakage removed.
+	xpr, xpc := d.lagged(last, r), d.lagged(last, c)
+	dr, okr := d.offset(r, x[r], xpr, rawSlack)
+	dc, okc := d.offset(c, x[c], xpc, rawSlack)
 	if !okr || !okc {
 		return
 	}
-	var xpr, xpc complex128
-	for i := int64(lagSubs); i < lagSubs+winSubs; i++ {
-		xpr += d.ringX[(last-i)&(ringSize-1)][r]
-		xpc += d.ringX[(last-i)&(ringSize-1)][c]
-	}
-	n0 := (last - winSubs + 1) * subLen
 	wr, wc := 2*math.Pi*toneHz[r]/rate8, 2*math.Pi*toneHz[c]/rate8
+	// The bins referenced to the centre of their window (see centred): there a tone's leakage
+	// into a bin is real, so the pair is solved with a real 2×2 matrix, for both windows.
+	xr, xc := d.centred(r, x[r]), d.centred(c, x[c])
+	xpr, xpc = d.centred(r, xpr)*d.lagRot[r], d.centred(c, xpc)*d.lagRot[c]
 	// Two rounds of: solve for both tones' complex amplitudes in this window and the one lagLen
 	// earlier at the current frequency estimates, then correct each estimate by the phase the
 	// tone's amplitude turned through between the two. While a digit is on, its measured
@@ -546,12 +557,29 @@ func (d *Detector) analyse(h *hit) {
 	if d.cur.active && d.cur.idx == idx && d.cur.n > 0 {
 		dr, dc, rounds = d.cur.sumDr/float64(d.cur.n), d.cur.sumDc/float64(d.cur.n), 1
 	}
-	var ar, ac complex128
+	var ar, ac complex128 // amplitudes referenced to the window centre (|ar| is the tone's)
+	var er, ec float64    // the frequency offsets (radians per sample) they were solved at
+	pk := &pairKernels[r][c-4]
 	for it := 0; it < rounds; it++ {
+		er, ec = 2*math.Pi*dr/rate8, 2*math.Pi*dc/rate8
+		// The four kernels D(fr−wr), D(fc−wr), D(fr−wc), D(fc−wc) from four small-angle sines
+		// and cosines and the pair's table (see pairKernels); N/2 = lagLen, so the same
+		// sin(ε·lagLen) also turns the amplitudes below.
+		snr, cnr := math.Sincos(er * winLen / 2)
+		shr, chr := math.Sincos(er / 2)
+		snc, cnc := math.Sincos(ec * winLen / 2)
+		shc, chc := math.Sincos(ec / 2)
+		m0 := ratio(snr, shr)                                   // D(εr)
+		m1 := ratio(pk.sn*cnc+pk.cn*snc, pk.sh*chc+pk.ch*shc)   // D(Δ+εc)
+		m2 := ratio(-pk.sn*cnr+pk.cn*snr, -pk.sh*chr+pk.ch*shr) // D(−Δ+εr)
+		m3 := ratio(snc, shc)                                   // D(εc)
 		var br, bc complex128
-		ar, ac, br, bc = pair2(x[r], x[c], xpr, xpc, n0, wr, wc, wr+2*math.Pi*dr/rate8, wc+2*math.Pi*dc/rate8)
-		dr += phase(ar, br) / lagLen * rate8 / (2 * math.Pi)
-		dc += phase(ac, bc) / lagLen * rate8 / (2 * math.Pi)
+		ar, ac = solveReal(xr, xc, m0, m1, m2, m3)
+		br, bc = solveReal(xpr, xpc, m0, m1, m2, m3)
+		// A centred amplitude turns by f·lagLen between the two windows on top of the tone's
+		// own phase change: take it out (e^{-j·f·lagLen} = lagRot·e^{-j·ε·lagLen}).
+		dr += phase(ar*d.lagRot[r]*complex(cnr, -snr), br) / lagLen * rate8 / (2 * math.Pi)
+		dc += phase(ac*d.lagRot[c]*complex(cnc, -snc), bc) / lagLen * rate8 / (2 * math.Pi)
 	}
 	if math.Abs(dr) > d.tolHz[r] || math.Abs(dc) > d.tolHz[c] {
 		return
@@ -566,16 +594,20 @@ func (d *Detector) analyse(h *hit) {
 	}
 	tone := 2 * (pr + pc) / winLen
 	rho := tone / e
-	rhoB := 2 * (pr*d.bandGain2[r] + pc*d.bandGain2[c]) / winLen / eb
 	if rho < minRatioAll {
 		return
 	}
+	// Only now, with a window that is a DTMF pair on every other count, is the band filter run.
+	eb := math.Max(d.bandEnergy(), 1e-9)
+	rhoB := 2 * (pr*d.bandGain2[r] + pc*d.bandGain2[c]) / winLen / eb
 	if rhoB < minRatioBand {
 		return
 	}
 	// Relative peak: every other tone of each group must be relPeak weaker than the group's
 	// tone. When the raw bins are not clear enough, the pair's leakage is removed first.
 	fr, fc := wr+2*math.Pi*dr/rate8, wc+2*math.Pi*dc/rate8
+	var atr, atc complex128 // ar, ac moved to the final frequencies (see below)
+	moved := false
 	for k := 0; k < 8; k++ {
 		if k == r || k == c {
 			continue
@@ -587,8 +619,18 @@ func (d *Detector) analyse(h *hit) {
 		if p[k]*relPeak <= own {
 			continue
 		}
+		if !moved {
+			// The leakage is computed at the refined frequencies fr, fc with the amplitudes
+			// solved at the previous estimates, each still referenced to sample 0 (as this test
+			// has always done): in centred terms, each amplitude turns by its frequency change
+			// times the window centre's distance from sample 0.
+			mid := float64((last-winSubs+1)*subLen) + (winLen-1)/2.0
+			sr, cr := math.Sincos((fr - wr - er) * mid)
+			sc, cc := math.Sincos((fc - wc - ec) * mid)
+			atr, atc, moved = ar*complex(cr, sr), ac*complex(cc, sc), true
+		}
 		wk := 2 * math.Pi * toneHz[k] / rate8
-		res := x[k] - ar*kernel(fr-wk, n0) - ac*kernel(fc-wk, n0)
+		res := d.centred(k, x[k]) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
 		if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
 			return
 		}
@@ -607,6 +649,50 @@ func (d *Detector) analyse(h *hit) {
 
 func sq(x float64) float64 { return x * x }
 
+func scale(z complex128, f float64) complex128 { return complex(real(z)*f, imag(z)*f) }
+
+// bandWarmSubs is how many sub-blocks before a window the band filter restarts from rest.
+const bandWarmSubs = 8
+
+// bandEnergy returns the energy of the DTMF band (the band filter's output) over the window that
+// ends with the last completed sub-block. The filter runs over hist only for the windows that
+// reach the band energy test, which almost no window of speech or silence does. Over a key press
+// it continues from where it stopped, so it runs once over every sample exactly as a filter in
+// the per-sample loop would; when it stopped more than bandWarmSubs sub-blocks before the window
+// it restarts from rest that far back (136 samples). Its slowest pole has radius 0.733, so what
+// it saw before a restart has decayed by 0.733^136 < 1e-18 at the window's first sample: the
+// energy is that of the continuously running filter to within rounding.
+func (d *Detector) bandEnergy() float64 {
+	first := d.nsub - winSubs
+	if d.bandSub < first-bandWarmSubs {
+		d.band.reset()
+		d.bandSub = first - bandWarmSubs
+	}
+	q0, q1 := &d.band.s[0], &d.band.s[1]
+	q0b0, q0b1, q0b2, q0a1, q0a2, q0z1, q0z2 := q0.b0, q0.b1, q0.b2, q0.a1, q0.a2, q0.z1, q0.z2
+	q1b0, q1b1, q1b2, q1a1, q1a2, q1z1, q1z2 := q1.b0, q1.b1, q1.b2, q1.a1, q1.a2, q1.z1, q1.z2
+	for j := d.bandSub; j < d.nsub; j++ {
+		p := int(j * subLen)
+		var eb float64
+		for i := 0; i < subLen; i++ {
+			u := d.hist[(p+i)&(histLen-1)]
+			f := q0b0*u + q0z1
+			q0z1, q0z2 = q0b1*u-q0a1*f+q0z2, q0b2*u-q0a2*f
+			g := q1b0*f + q1z1
+			q1z1, q1z2 = q1b1*f-q1a1*g+q1z2, q1b2*f-q1a2*g
+			eb += g * g
+		}
+		d.ringEB[j&(ringSize-1)] = eb
+	}
+	q0.z1, q0.z2, q1.z1, q1.z2 = q0z1, q0z2, q1z1, q1z2
+	d.bandSub = d.nsub
+	var eb float64
+	for j := first; j < d.nsub; j++ {
+		eb += d.ringEB[j&(ringSize-1)]
+	}
+	return eb
+}
+
 // probe returns |X|² at hz over the current window (the last winLen samples).
 func (d *Detector) probe(hz float64) float64 {
 	c := 2 * math.Cos(2*math.Pi*hz/rate8)
@@ -624,15 +710,30 @@ func (d *Detector) probe(hz float64) float64 {
 // be before the window is rejected without refinement.
 const rawSlack = 12.0
 
-// offset measures tone k's frequency error in Hz from the phase advance of its bin over lagLen
-// samples and checks it against the tolerance plus slack.
-func (d *Detector) offset(k int, xk complex128, last int64, slack float64) (float64, bool) {
+// lagged returns tone k's DFT value over the window lagLen samples before the current one.
+func (d *Detector) lagged(last int64, k int) complex128 {
 	var xp complex128
 	for i := int64(lagSubs); i < lagSubs+winSubs; i++ {
 		xp += d.ringX[(last-i)&(ringSize-1)][k]
 	}
+	return xp
+}
+
+// offset measures tone k's frequency error in Hz from the phase advance of its bin over lagLen
+// samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack.
+func (d *Detector) offset(k int, xk, xp complex128, slack float64) (float64, bool) {
 	hz := phase(xk, xp) / lagLen * rate8 / (2 * math.Pi)
 	return hz, math.Abs(hz) <= d.tolHz[k]+slack
+}
+
+// centred turns tone k's DFT value over the current window from the stream's phase reference
+// (sample 0, as the sub-blocks are rotated in endSub) to the window's centre, using the rotation
+// of the window's last sub-block. A tone a·e^{jfn} then contributes a·e^{jf·centre}·D(f−w) to
+// the bin at w, with D the real Dirichlet kernel (see dirichlet); the same reference serves the
+// window lagLen earlier once multiplied by lagRot.
+func (d *Detector) centred(k int, xk complex128) complex128 {
+	q := d.qLast[k]
+	return xk * complex(real(q), -imag(q)) * d.cen[k]
 }
 
 // phase is the angle of a·conj(b).
@@ -640,51 +741,46 @@ func phase(a, b complex128) float64 {
 	return math.Atan2(imag(a)*real(b)-real(a)*imag(b), real(a)*real(b)+imag(a)*imag(b))
 }
 
-// kernel is the DFT of a unit complex exponential delta radians per sample off the bin over a
-// window of winLen samples starting at n0, with the bin and the tone both referenced to
-// sample 0: Σ_{n=n0}^{n0+N-1} e^{j·delta·n}.
-func kernel(delta float64, n0 int64) complex128 {
-	s := math.Sin(delta / 2)
-	var mag float64
-	if math.Abs(s) < 1e-12 {
-		mag = winLen
-	} else {
-		mag = math.Sin(winLen*delta/2) / s
+// pairKernels holds, for each row r and column c, sin and cos of N·Δ/2 and of Δ/2, with
+// Δ = wc − wr the distance between the two bins: D(±Δ+ε) then follows from the sines and
+// cosines of N·ε/2 and ε/2 by the angle-addition formulas.
+var pairKernels = func() (t [4][4]struct{ sn, cn, sh, ch float64 }) {
+	for r := range 4 {
+		for c := range 4 {
+			delta := 2 * math.Pi * (toneHz[4+c] - toneHz[r]) / rate8
+			t[r][c].sn, t[r][c].cn = math.Sincos(delta * winLen / 2)
+			t[r][c].sh, t[r][c].ch = math.Sincos(delta / 2)
+		}
 	}
-	sin, cos := math.Sincos(delta * (float64(n0) + (winLen-1)/2.0))
-	return complex(mag*cos, mag*sin)
+	return t
+}()
+
+// ratio is sin(N·δ/2)/sin(δ/2) given both sines: the Dirichlet kernel, N at δ = 0.
+func ratio(sn, sh float64) float64 {
+	if math.Abs(sh) < 1e-12 {
+		return winLen
+	}
+	return sn / sh
 }
 
-// pair2 solves for the complex amplitudes of two tones at angular frequencies fr, fc, given
-// their DFT values xr, xc at the bins wr, wc over the window starting at n0, and likewise for
-// the window lagLen earlier (pr, pc). Each bin holds its own tone plus the other tone's leakage:
-//
-//	xr = ar·K(fr−wr) + ac·K(fc−wr)
-//	xc = ar·K(fr−wc) + ac·K(fc−wc)
-//
+// dirichlet is the DFT of a unit complex exponential delta radians per sample off the bin over a
+// window of winLen samples, referenced to the window's centre: Σ_{n} e^{j·delta·(n−(N−1)/2)} =
+// sin(N·delta/2)/sin(delta/2), which is real.
+func dirichlet(delta float64) float64 {
+	return ratio(math.Sin(winLen*delta/2), math.Sin(delta/2))
+}
+
+// solveReal solves xr = ar·m0 + ac·m1, xc = ar·m2 + ac·m3 for a real matrix: the two tones'
+// amplitudes from their two bins, each bin holding its own tone plus the other's leakage.
 // Removing the leakage matters when the tones are close (941 and 1209 Hz are 3.4 bins apart,
-// where the rectangular window's side lobe is −21 dB) and one is much weaker (twist). The two
-// windows share the kernels: moving a window back by lagLen turns each by −delta·lagLen.
-func pair2(xr, xc, pr, pc complex128, n0 int64, wr, wc, fr, fc float64) (ar, ac, br, bc complex128) {
-	d := [4]float64{fr - wr, fc - wr, fr - wc, fc - wc}
-	var k, kp [4]complex128
-	for i, delta := range d {
-		k[i] = kernel(delta, n0)
-		sin, cos := math.Sincos(-delta * lagLen)
-		kp[i] = k[i] * complex(cos, sin)
-	}
-	ar, ac = solve2(xr, xc, k)
-	br, bc = solve2(pr, pc, kp)
-	return
-}
-
-// solve2 solves xr = ar·k0 + ac·k1, xc = ar·k2 + ac·k3.
-func solve2(xr, xc complex128, k [4]complex128) (ar, ac complex128) {
-	det := k[0]*k[3] - k[1]*k[2]
+// where the rectangular window's side lobe is −21 dB) and one is much weaker (twist).
+func solveReal(xr, xc complex128, m0, m1, m2, m3 float64) (ar, ac complex128) {
+	det := m0*m3 - m1*m2
 	if det == 0 {
 		return 0, 0
 	}
-	return (xr*k[3] - k[1]*xc) / det, (k[0]*xc - k[2]*xr) / det
+	inv := 1 / det
+	return scale(xr, m3*inv) - scale(xc, m1*inv), scale(xc, m0*inv) - scale(xr, m2*inv)
 }
 
 // detectorStats count analysis outcomes, for tests (talk-off margin).

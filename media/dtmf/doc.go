@@ -10,7 +10,8 @@
 // FIR first, so one tuned detector serves both rates. The 8 kHz signal is DC-blocked and cut
 // into 17-sample sub-blocks; for each sub-block the detector keeps the complex DFT value at the
 // eight DTMF frequencies (Goertzel per sub-block, rotated to an absolute phase reference), the
-// energy, and the energy of the DTMF band (560-1950 Hz, 2nd-order Butterworth skirts).
+// energy, and — only for windows that pass every cheaper test — the energy of the DTMF band
+// (560-1950 Hz, 2nd-order Butterworth skirts).
 // Every sub-block (2.125 ms) it evaluates the 102-sample window that ends there — the window
 // length of spandsp and Asterisk — with these tests:
 //
