@@ -121,7 +121,27 @@ type Engine struct {
 	log       *zap.Logger
 	passcodes Passcodes
 	replay    sessions.Replay
+	recorder  Recorder
+	notifier  Notifier
 }
+
+// Recorder keeps the record of each request a call makes (CCPA §7101). A verification is only
+// announced once its record is kept; a failure to keep it fails the call closed.
+type Recorder interface {
+	Record(ctx context.Context, r Result) error
+}
+
+// Notifier tells other systems (a CRM) that a caller was verified, with the token. It must not
+// block the call: deliveries are queued.
+type Notifier interface {
+	Verified(ctx context.Context, r Result, token string) error
+}
+
+// WithRecorder keeps a record of every request (the audit trail).
+func WithRecorder(r Recorder) Option { return func(e *Engine) { e.recorder = r } }
+
+// WithNotifier notifies other systems of verifications (the CRM webhook).
+func WithNotifier(n Notifier) Option { return func(e *Engine) { e.notifier = n } }
 
 // Option supplies a collaborator.
 type Option func(*Engine)
@@ -182,6 +202,19 @@ type Result struct {
 	OptOut bool
 	// Agent is true when the caller said they act for the consumer as an authorized agent.
 	Agent bool
+	// RequestID is the request's record key ("req_..."), also the token's request_id claim.
+	RequestID string
+	// Transport is the leg's platform (twilio, sip, ...).
+	Transport string
+	// Received is when the call started; Responded when the caller was told the outcome
+	// (zero when the caller left first).
+	Received, Responded time.Time
+	// Passed and Failed are the factors asked, by result; never their values.
+	Passed, Failed []kba.Factor
+	// Declaration is true when the caller affirmed the §7062(c) declaration.
+	Declaration bool
+	// AMR are the token's authentication methods, when one was issued.
+	AMR []string
 }
 
 // Run runs the flow on leg until it ends, then hangs the leg up. It returns the call's result;
@@ -193,9 +226,10 @@ func (e *Engine) Run(ctx context.Context, leg media.Leg) (Result, error) {
 		_ = leg.Hangup("no start")
 		return Result{Reason: "no_start"}, nil
 	}
-	log := e.log.With(zap.String("call", start.CallID), zap.String("transport", start.Transport))
 	began := time.Now()
-	f := &flow{e: e, c: c, start: start, log: log, res: Result{CallID: start.CallID}}
+	log := e.log.With(zap.String("call", start.CallID), zap.String("transport", start.Transport))
+	f := &flow{e: e, c: c, start: start, log: log, res: Result{CallID: start.CallID, RequestID: newRequestID(),
+		Transport: start.Transport, Received: began}}
 	log.Info("call started", zap.String("caller", media.MaskPhone(start.From)),
 		zap.String("verstat", start.Verstat))
 	e.publish(ctx, log, sessions.AgentMessage{Type: "call", Call: start.CallID, State: "started",
@@ -204,6 +238,19 @@ func (e *Engine) Run(ctx context.Context, leg media.Leg) (Result, error) {
 
 	runErr := f.run(ctx)
 	res, ourErr := f.finish(ctx, runErr)
+	if !f.recorded {
+		if err := f.record(context.WithoutCancel(ctx), res); err != nil && ourErr == nil {
+			ourErr = err
+		}
+	}
+	if res.OptOut { // a failed deletion turned into an opt-out: a request of its own
+		opt := res
+		opt.RequestID, opt.Request, opt.Outcome, opt.Reason, opt.Passed, opt.Failed = newRequestID(),
+			kba.RequestOptOut, "opt_out_confirmed", kba.ReasonNotRequired, nil, nil
+		if err := f.record(context.WithoutCancel(ctx), opt); err != nil && ourErr == nil {
+			ourErr = err
+		}
+	}
 
 	_ = leg.Hangup(res.Reason)
 	e.publish(context.WithoutCancel(ctx), log, sessions.AgentMessage{Type: "call", Call: start.CallID,

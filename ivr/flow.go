@@ -57,6 +57,27 @@ type flow struct {
 	declared  bool
 	// otpChannel is how the passcode went out ("sms", "email"), for the token's amr.
 	otpChannel string
+	// recorded is true once the request's record is kept.
+	recorded bool
+}
+
+// record keeps the request's record, when a recorder is configured.
+func (f *flow) record(ctx context.Context, r Result) error {
+	if f.e.recorder == nil {
+		return nil
+	}
+	if r.Responded.IsZero() && r.Outcome != "" {
+		r.Responded = time.Now()
+	}
+	if r.Passed == nil && r.Failed == nil && f.decided != nil {
+		r.Passed, r.Failed = f.decided.Passed, f.decided.Failed
+	}
+	r.Declaration = r.Declaration || f.declared
+	if err := f.e.recorder.Record(ctx, r); err != nil {
+		f.log.Error("request record not kept", zap.Error(err))
+		return fmt.Errorf("%w: keep record: %v", ErrStore, err)
+	}
+	return nil
 }
 
 // run takes the caller through the flow up to the decision; finish delivers it.
@@ -466,7 +487,7 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 		Declaration:     out.Declaration,
 		ANIMatch:        f.signals.ANIMatch,
 		Verstat:         f.start.Verstat,
-		RequestID:       newRequestID(),
+		RequestID:       f.res.RequestID,
 		AuthorizedAgent: f.res.Agent,
 	}
 	token, jti, err := f.e.issuer.Issue(ctx, claims)
@@ -477,6 +498,14 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 	if h, ok := f.c.leg.(handoffLeg); ok {
 		h.SetHandoff(map[string]string{"token": token})
 	}
+	f.res.Outcome, f.res.Reason, f.res.Level, f.res.JTI = prompt, kba.ReasonVerified, out.Level, jti
+	f.res.VerifiedRequest, f.res.AMR, f.res.Passed, f.res.Failed = request, claims.AMR, out.Passed, out.Failed
+	f.res.Declaration, f.res.Responded = out.Declaration, time.Now()
+	// The record is kept before anyone is told: a verification without its record is refused.
+	if err := f.record(ctx, f.res); err != nil {
+		return err
+	}
+	f.recorded = true
 	reason := ""
 	if out.Downgraded {
 		reason = "downgraded: know_specific not verified; know_categories verified"
@@ -486,8 +515,11 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 	if err != nil {
 		return fmt.Errorf("%w: deliver to agent: %v", ErrIssue, err)
 	}
-	f.res.Outcome, f.res.Reason, f.res.Level, f.res.JTI = prompt, kba.ReasonVerified, out.Level, jti
-	f.res.VerifiedRequest = request
+	if f.e.notifier != nil {
+		if err := f.e.notifier.Verified(ctx, f.res, token); err != nil {
+			f.log.Warn("CRM notification not queued", zap.Error(err))
+		}
+	}
 	f.log.Info("caller verified", zap.String("level", string(out.Level)), zap.String("request", string(request)), zap.String("jti", jti))
 	return nil
 }

@@ -38,9 +38,11 @@ import (
 	"github.com/callproof/callproof/prompts"
 	"github.com/callproof/callproof/sessions"
 	"github.com/callproof/callproof/sessions/agent"
+	"github.com/callproof/callproof/sessions/audit"
 	"github.com/callproof/callproof/sessions/otp"
 	"github.com/callproof/callproof/sessions/redis"
 	"github.com/callproof/callproof/sessions/token"
+	"github.com/callproof/callproof/sessions/webhook"
 )
 
 // App is a wired Callproof node: everything the server runs, built from a Config. The
@@ -66,6 +68,9 @@ type App struct {
 	sipUDP      net.PacketConn
 	sipTCP      net.Listener
 	otp         *otp.Service
+	audit       *audit.Log
+	crm         *webhook.Dispatcher
+	crmQueue    *webhook.FileQueue
 	inbox       *otp.Inbox
 	registry    *audiosocket.Registry
 	audioSocket *audiosocket.Server
@@ -171,13 +176,36 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	if err != nil {
 		return nil, err
 	}
+	retention := audit.DefaultRetention
+	if cfg.AuditRetention != "" {
+		if retention, err = audit.ParseRetention(cfg.AuditRetention); err != nil {
+			return nil, fmt.Errorf("audit_retention: %w", err)
+		}
+	}
+	if a.audit, err = audit.Open(cfg.Data, audit.WithLogger(log.Named("audit")), audit.WithRetention(retention)); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	engineOpts := []ivr.Option{ivr.WithLogger(log.Named("ivr")), ivr.WithPasscodes(passcodes{a.otp}),
+		ivr.WithReplay(a.replay), ivr.WithRecorder(auditRecorder{a.audit})}
+	if len(cfg.CRMWebhookURLs) > 0 {
+		q, err := webhook.OpenFileQueue(cfg.Data, webhook.WithQueueLogger(log.Named("webhook")))
+		if err != nil {
+			return nil, fmt.Errorf("crm webhook queue: %w", err)
+		}
+		a.crmQueue = q
+		a.crm, err = webhook.NewDispatcher(webhook.Config{URLs: cfg.CRMWebhookURLs, Secret: cfg.CRMWebhookSecret}, q,
+			webhook.WithLogger(log.Named("webhook")), webhook.WithSealKey(sealKey(serverKey)))
+		if err != nil {
+			return nil, fmt.Errorf("crm webhook: %w", err)
+		}
+		engineOpts = append(engineOpts, ivr.WithNotifier(crmNotifier{a.crm}))
+	}
 	a.engine, err = ivr.New(ivr.Config{
 		FirstDigitTimeout: cfg.FirstDigitTimeout,
 		InterDigitTimeout: cfg.InterDigitTimeout,
 		Lockout:           lockout,
 		Policies:          policies,
-	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, ivr.WithLogger(log.Named("ivr")),
-		ivr.WithPasscodes(passcodes{a.otp}), ivr.WithReplay(a.replay))
+	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, engineOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -381,6 +409,26 @@ func (a *App) serveLeg(ctx context.Context, leg media.Leg) {
 	}
 }
 
+// pruneAudit drops records past their retention at start and daily after.
+func (a *App) pruneAudit() {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.audit.Prune(a.hard, time.Now()); err != nil {
+			if a.hard.Err() == nil {
+				a.log.Error("audit prune", zap.Error(err))
+			}
+		} else if n > 0 {
+			a.log.Info("audit records past retention pruned", zap.Int("records", n))
+		}
+		select {
+		case <-a.hard.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // ListenSIP opens the SIP listeners (UDP and TCP on one port) when SIP is configured; call it
 // before Serve. It returns the bound address, or nil when SIP is off.
 func (a *App) ListenSIP() (net.Addr, error) {
@@ -428,6 +476,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if a.crm != nil {
+		if err := a.crm.Start(a.hard); err != nil {
+			_ = srv.Close()
+			<-errc
+			a.Close()
+			return fmt.Errorf("crm webhook: %w", err)
+		}
+	}
+	go a.pruneAudit()
 	sipDone := make(chan error, 1)
 	if a.sipTCP != nil {
 		go func() { sipDone <- a.sip.Serve(a.hard, a.sipUDP, a.sipTCP) }()
@@ -518,6 +575,13 @@ func (a *App) Close() {
 		_ = a.webrtc.Close()
 		a.calls.Wait()
 		a.hub.Close()
+		if a.crm != nil {
+			_ = a.crm.Close()
+			_ = a.crmQueue.Close()
+		}
+		if err := a.audit.Close(); err != nil {
+			a.log.Error("audit log close", zap.Error(err))
+		}
 		if a.redis != nil {
 			_ = a.redis.Close()
 		}

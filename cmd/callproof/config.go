@@ -83,6 +83,12 @@ type Config struct {
 	SIPAllowFrom   []string          `yaml:"sip_allow_from"`
 	SIPTransferURI string            `yaml:"sip_transfer_uri"`
 	SIPDialedMap   map[string]string `yaml:"sip_dialed_map"`
+	// AuditRetention is how long request records are kept (CCPA §7101: at least 24 months).
+	AuditRetention string `yaml:"audit_retention"`
+	// CRMWebhookURLs receive each verification, signed with CRMWebhookSecret(File).
+	CRMWebhookURLs       []string `yaml:"crm_webhook_urls"`
+	CRMWebhookSecret     string   `yaml:"crm_webhook_secret"`
+	CRMWebhookSecretFile string   `yaml:"crm_webhook_secret_file"`
 	// SigningKeyDir is a key directory for rotation: the key whose file name sorts last signs,
 	// the others stay in the JWKS (see the README). It wins over SigningKeyFile.
 	SigningKeyDir string `yaml:"signing_key_dir"`
@@ -176,10 +182,18 @@ func loadConfigFile(path string, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
+	if err := parseConfig(data, cfg); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// parseConfig decodes YAML configuration strictly: unknown keys are errors.
+func parseConfig(data []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("config %s: %w", path, err)
+		return err
 	}
 	return nil
 }
@@ -192,7 +206,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
 		"signing_key_file": &cfg.SigningKeyFile, "signing_key_dir": &cfg.SigningKeyDir,
-		"sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
+		"audit_retention": &cfg.AuditRetention, "crm_webhook_secret": &cfg.CRMWebhookSecret,
+		"crm_webhook_secret_file": &cfg.CRMWebhookSecretFile, "sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
 		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
 		"asterisk_password_file": &cfg.AsteriskPasswordFile, "telnyx_stream_token": &cfg.TelnyxStreamToken,
@@ -261,6 +276,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	if v := getenv(envName("agent_frame_ancestors")); v != "" {
 		cfg.AgentFrameAncestors = splitList(v)
+	}
+	if v := getenv(envName("crm_webhook_urls")); v != "" {
+		cfg.CRMWebhookURLs = splitList(v)
 	}
 	if v := getenv(envName("sip_allow_from")); v != "" {
 		cfg.SIPAllowFrom = splitList(v)
@@ -437,6 +455,7 @@ func (c *Config) finish(demo bool) error {
 		{"redis_password_file", c.RedisPasswordFile, &c.RedisPassword},
 		{"otp_webhook_secret_file", c.OTPWebhookSecretFile, &c.OTPWebhookSecret},
 		{"smtp_password_file", c.SMTPPasswordFile, &c.SMTPPassword},
+		{"crm_webhook_secret_file", c.CRMWebhookSecretFile, &c.CRMWebhookSecret},
 		{"vonage_token_file", c.VonageTokenFile, &c.VonageToken},
 		{"jambonz_password_file", c.JambonzPasswordFile, &c.JambonzPassword},
 		{"freeswitch_password_file", c.FreeSWITCHPasswordFile, &c.FreeSWITCHPassword},

@@ -22,6 +22,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/callproof/callproof/kba"
+	"github.com/callproof/callproof/sessions/webhook"
 )
 
 // syncBuffer collects log output from many goroutines.
@@ -511,5 +512,74 @@ func TestCallWithAuthenticatorCode(t *testing.T) {
 	err, out := n.callCLI(t, "--customer", "cus_ada")
 	if err != nil || !strings.Contains(out, "prompt ask_totp") || !strings.Contains(out, "data_points [dob totp]") && !strings.Contains(out, "data_points [totp dob]") {
 		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// Every call leaves a record in the hash-chained audit log; `audit verify` checks the chain
+// and finds a tampered line; `report ccpa` counts what the calls did; a verification reaches
+// the CRM webhook, signed, with the token.
+func TestAuditTrailReportAndCRMWebhook(t *testing.T) {
+	got := make(chan []byte, 4)
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.VerifySignature([]byte("crm-secret-0123456789"), r.Header.Get("Callproof-Signature"), body, time.Now(), time.Minute); err != nil {
+			t.Errorf("CRM webhook signature: %v", err)
+		}
+		got <- body
+	}))
+	defer crm.Close()
+	n := startNode(t, func(c *Config) {
+		c.CRMWebhookURLs, c.CRMWebhookSecret = []string{crm.URL}, "crm-secret-0123456789"
+	})
+	if err, out := n.callCLI(t, "--customer", "cus_ada"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	n.callCLI(t, "--customer", "cus_ben", "--answers", "ask_zip=00000")
+	n.callCLI(t, "--customer", "cus_chen", "--request", "opt_out")
+	select {
+	case body := <-got:
+		var ev struct{ Outcome, Token, ID string }
+		if json.Unmarshal(body, &ev) != nil || ev.Outcome != "verified" || ev.Token == "" || ev.ID == "" {
+			t.Fatalf("CRM event %s", body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the CRM webhook never received the verification")
+	}
+
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"audit", "verify", "--data", n.data}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatalf("audit verify: %v", err)
+	}
+	if !strings.Contains(out.String(), `"records":3`) && !strings.Contains(out.String(), `"Records":3`) {
+		t.Fatalf("audit verify: %s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"report", "ccpa", "--year", fmt.Sprint(time.Now().UTC().Year()), "--json", "--data", n.data}, nil, nil, &out, io.Discard); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	rep := out.String()
+	for _, want := range []string{`"know_categories"`, `"opt_out"`} {
+		if !strings.Contains(rep, want) {
+			t.Fatalf("report lacks %s:\n%s", want, rep)
+		}
+	}
+	// Tamper with the second record: verification names line 2.
+	path := filepath.Join(n.data, "audit.jsonl")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitN(string(data), "\n", 3)
+	lines[1] = strings.Replace(lines[1], `"not_verified"`, `"verified"`, 1)
+	tampered := filepath.Join(t.TempDir(), "tampered.jsonl")
+	os.WriteFile(tampered, []byte(strings.Join(lines, "\n")), 0o600)
+	err = run(context.Background(), []string{"audit", "verify", "--file", tampered}, nil, nil, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("tampered audit log: %v", err)
+	}
+	for _, s := range []string{"40001234", "94107", "6789", "+14155550100", "eyJ"} {
+		if strings.Contains(string(data), s) {
+			t.Fatalf("the audit log holds a caller's value or a token (%q)", s)
+		}
 	}
 }

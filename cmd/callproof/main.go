@@ -80,12 +80,17 @@ commands:
   dtmf FILE      find DTMF digits in a WAV or raw audio file (start ms, digit, duration ms)
   keygen         generate an Ed25519 signing key (PKCS#8 PEM)
   token verify   verify a token offline or against a JWKS
+  audit verify   check the audit log's hash chain
+  report ccpa    the CCPA §7102 metrics for a year, from the audit log
 
 Run 'callproof <command> -h' for a command's flags.
 `
 
 // run is the whole program; main only supplies the process's context and streams.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError{code: 2}
@@ -97,6 +102,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServer(ctx, false, args[1:], getenv, stdout, stderr)
 	case "call":
 		return runCall(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return runAudit(args[1:], getenv, stdout, stderr)
+	case "report":
+		return runReport(args[1:], getenv, stdout, stderr)
 	case "dtmf":
 		return runDTMF(args[1:], stdout, stderr)
 	case "keygen":

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,9 +22,20 @@ import (
 // without missing anything; the token redeems once across both nodes.
 func TestTwoNodesShareRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	data := t.TempDir() // shared signing and server keys, as nodes of one deployment share them
-	shared := func(c *Config) { c.Redis = srv.URL(); c.Data = data }
-	a := startNode(t, shared)
+	// Nodes of one deployment share the signing and server keys; each keeps its own data
+	// directory (the audit log is one file per writer).
+	first := t.TempDir()
+	shared := func(c *Config) {
+		c.Redis = srv.URL()
+		if c.Data != first {
+			for _, name := range []string{"server-key", "signing-key.pem"} {
+				if b, err := os.ReadFile(filepath.Join(first, name)); err == nil {
+					os.WriteFile(filepath.Join(c.Data, name), b, 0o600)
+				}
+			}
+		}
+	}
+	a := startNode(t, func(c *Config) { c.Data = first; shared(c) })
 	b := startNode(t, shared)
 
 	// The agent on B subscribes to every call, then A takes a call.
