@@ -62,6 +62,9 @@ fi
 go vet ./...
 go test -race -timeout 15m "$@" ./...
 
+# Every fuzz target for a couple of seconds (scripts/fuzz.sh runs them longer).
+./scripts/fuzz.sh 2s
+
 # The in-band DTMF detector against spandsp (cgo, behind a build tag so the normal build stays
 # pure Go): the same signals through both, every row of the conformance suite, talk-off on
 # speech and music, CPU per frame. It fails if ours is worse on any row, and rewrites
