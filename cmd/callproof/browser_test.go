@@ -123,3 +123,67 @@ func callIDFrom(t *testing.T, out string) string {
 	}
 	return id
 }
+
+// A caller in a real browser: /phone places a WebRTC call to the server, the keypad sends the
+// answers as RFC 4733 events (keyed ahead, as a caller who knows the questions would), the
+// caller is verified and the agent stream receives the token.
+func TestPhonePageCallerVerified(t *testing.T) {
+	exe := chromium(t)
+	n := startNode(t, nil)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe),
+		chromedp.Flag("headless", "new"), chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true), chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true), chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("no-first-run", true))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox)
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start Chromium: %v", err)
+	}
+	tab, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	agentConn := dialAgent(t, n.url, "")
+	defer agentConn.Close()
+
+	if err := chromedp.Do(tab, chromedp.Navigate(n.url+"/phone?request=know_categories&lang=en-US&account=40001234"),
+		chromedp.WaitVisible(chromedp.ID("call")), chromedp.Click(chromedp.ID("call"))); err != nil {
+		t.Fatalf("place the call: %v", err)
+	}
+	waitFor(t, tab, `document.body.dataset.state === "connected"`)
+	// Own information (1); the browser has no attested number, so the flow steps up to three
+	// questions: date of birth, ZIP, SSN last 4.
+	for _, d := range "1" + "07141985" + "94107" + "6789" {
+		if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`#keypad button[data-digit="`+string(d)+`"]`))); err != nil {
+			t.Fatalf("press %c: %v", d, err)
+		}
+	}
+	var token, call string
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) && token == "" {
+		m := readAgent(t, agentConn)
+		if m.Transport == "webrtc" {
+			call = m.Call
+		}
+		if m.Type == "not_verified" && m.Call == call {
+			t.Fatalf("browser caller not verified: %s", m.Reason)
+		}
+		if m.Type == "verified" && m.Call == call {
+			token = m.Token
+		}
+	}
+	if token == "" {
+		t.Fatal("the agent stream never received a token for the browser call")
+	}
+	o := callOptions{server: n.url, issuer: "callproof", audience: "callproof-agent"}
+	v, err := checkToken(context.Background(), o, token)
+	if err != nil || v.Subject != "cus_ada" || v.Call != call {
+		t.Fatalf("token: %+v %v", v, err)
+	}
+	t.Logf("browser call %s verified: acr %s amr %v", call, v.ACR, v.AMR)
+}
