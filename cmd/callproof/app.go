@@ -262,7 +262,8 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		}
 		a.sip, err = sip.NewServer(sip.Config{Listen: cfg.SIP, RTPPortMin: cfg.SIPRTPPortMin, RTPPortMax: cfg.SIPRTPPortMax,
 			PublicIP: cfg.SIPPublicIP, Users: cfg.SIPUsers, AllowFrom: sipAllow, DialedMap: cfg.SIPDialedMap,
-			TransferURI: cfg.SIPTransferURI, DTMF: modeFor("sip"), NewDetector: detector}, a.serveLeg, log.Named("sip"))
+			TransferURI: cfg.SIPTransferURI, DTMF: modeFor("sip"), NewDetector: detector,
+			InvitesPerMinute: cfg.StreamsPerMinute, InvitesBurst: cfg.StreamsBurst}, a.serveLeg, log.Named("sip"))
 		if err != nil {
 			return nil, err
 		}

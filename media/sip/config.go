@@ -61,6 +61,11 @@ type Config struct {
 	RTPTimeout time.Duration
 	// TransferTimeout bounds the wait for the REFER's final NOTIFY before the BYE. Default 10s.
 	TransferTimeout time.Duration
+	// InvitesPerMinute and InvitesBurst limit new calls from one source address (one /64 for
+	// IPv6); beyond them an INVITE gets 503 with Retry-After. Defaults 60 and 20; a negative
+	// rate turns the limit off (a trunk that carries every call from one address may need
+	// that, with AllowFrom).
+	InvitesPerMinute, InvitesBurst int
 	// DTMF chooses which digit sources a leg believes. Default media.DTMFAuto.
 	DTMF media.DTMFMode
 	// NewDetector makes one in-band DTMF detector per call; nil means no in-band detection.

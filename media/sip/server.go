@@ -37,7 +37,8 @@ type Server struct {
 	transfer *sip.Uri    // nil: BYE on completion
 	parser   *sip.Parser // for the UDP pre-check
 	ports    portPool
-	listenIP netip.Addr // zero when Listen's host is unspecified
+	listenIP netip.Addr         // zero when Listen's host is unspecified
+	invites  *media.AddrLimiter // nil: no per-address limit
 
 	base       context.Context // signalling work outlives a call's context, not the server
 	baseCancel context.CancelFunc
@@ -87,6 +88,16 @@ func NewServer(cfg Config, serve func(ctx context.Context, leg media.Leg), log *
 		refuseLog:    rate.Sometimes{Interval: 10 * time.Second},
 	}
 	s.slog, s.logGate = newSlog(log)
+	if cfg.InvitesPerMinute >= 0 {
+		perMin, burst := cfg.InvitesPerMinute, cfg.InvitesBurst
+		if perMin == 0 {
+			perMin = 60
+		}
+		if burst <= 0 {
+			burst = 20
+		}
+		s.invites = media.NewAddrLimiter(perMin, burst, 65536)
+	}
 	if len(cfg.Users) > 0 {
 		s.auth = newDigestAuth(cfg.Realm, cfg.Users)
 	}
@@ -545,6 +556,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	if s.invites != nil && !s.invites.Allow(src.Addr()) {
+		s.refused.Add(1)
+		res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Too Many Calls From This Address", nil)
+		res.AppendHeader(sip.NewHeader("Retry-After", "60"))
+		_ = tx.Respond(res)
+		return
+	}
 	user, ok := s.admitted(req, tx, src)
 	if !ok {
 		return

@@ -299,3 +299,28 @@ func TestShutdownDrains(t *testing.T) {
 		t.Errorf("flow saw %v, want the caller's hangup", rec.err)
 	}
 }
+
+// INVITEs from one address beyond the limit get 503 with Retry-After before any
+// authentication or SDP work; a negative rate turns the limit off.
+func TestInviteRateLimitPerAddress(t *testing.T) {
+	srv := startServer(t, Config{AllowFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		InvitesPerMinute: 1, InvitesBurst: 1}, func(ctx context.Context, leg media.Leg) { _ = leg.Hangup("done") })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := Dial(ctx, srv.Addr().String())
+	if err != nil {
+		t.Fatalf("first call refused: %v", err)
+	}
+	cl.Close()
+	if cl2, err := Dial(ctx, srv.Addr().String()); err == nil {
+		cl2.Close()
+		t.Fatal("a second INVITE within the limit's period was admitted")
+	} else if !strings.Contains(err.Error(), "503") {
+		t.Fatalf("second call: %v, want a 503", err)
+	}
+	s2, err := NewServer(Config{InvitesPerMinute: -1, AllowFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		func(context.Context, media.Leg) {}, nil)
+	if err != nil || s2.invites != nil {
+		t.Fatalf("a negative rate should turn the limit off (%v)", err)
+	}
+}
