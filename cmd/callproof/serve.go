@@ -59,10 +59,7 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		return err
 	}
 	if demo {
-		printDemoBanner(stdout, app, ln.Addr(), asAddr)
-		if sipAddr != nil {
-			fmt.Fprintf(stdout, "  SIP (UDP and TCP)    sip:callproof@%s  (from this machine)\n\n", hostPort(sipAddr))
-		}
+		printDemoBanner(stdout, app, ln.Addr(), asAddr, sipAddr)
 	}
 	log.Info("listening", zap.String("http", ln.Addr().String()), zap.Bool("demo", demo))
 	return app.Serve(ctx, ln)
@@ -88,16 +85,22 @@ func demoAgentKey(dataDir string) (string, error) {
 	return key, nil
 }
 
-func printDemoBanner(w io.Writer, a *App, addr, asAddr net.Addr) {
+func printDemoBanner(w io.Writer, a *App, addr, asAddr, sipAddr net.Addr) {
 	base := "http://" + hostPort(addr)
 	wsBase := "ws://" + hostPort(addr)
 	fmt.Fprintf(w, "Callproof demo\n\n")
+	fmt.Fprintf(w, "  Agent screen         %s/agent   (sign in with the agent key below)\n", base)
+	fmt.Fprintf(w, "  Browser softphone    %s/phone\n", base)
 	fmt.Fprintf(w, "  Twilio media stream  %s/v1/twilio\n", wsBase)
 	fmt.Fprintf(w, "  Twilio voice webhook %s/v1/twilio/voice\n", base)
 	fmt.Fprintf(w, "  Asterisk WebSocket   %s/v1/asterisk\n", wsBase)
 	if asAddr != nil {
 		fmt.Fprintf(w, "  Asterisk AudioSocket %s  (register callers at %s/v1/audiosocket/calls)\n", hostPort(asAddr), base)
 	}
+	if sipAddr != nil {
+		fmt.Fprintf(w, "  SIP (UDP and TCP)    sip:callproof@%s  (from this machine)\n", hostPort(sipAddr))
+	}
+	fmt.Fprintf(w, "  WebRTC offers        %s/v1/webrtc\n", base)
 	fmt.Fprintf(w, "  Agent stream         %s/v1/agent\n", wsBase)
 	fmt.Fprintf(w, "  JWKS                 %s/.well-known/jwks.json\n", base)
 	fmt.Fprintf(w, "  Health, metrics      %s/healthz  %s/metrics\n\n", base, base)
@@ -107,7 +110,8 @@ func printDemoBanner(w io.Writer, a *App, addr, asAddr net.Addr) {
 	for _, c := range a.directory.Customers() {
 		fmt.Fprintf(w, "  %-10s %-16s account %s\n", c.ID, c.Name, c.Account)
 	}
-	fmt.Fprintf(w, "\nPlace a call:  go run ./cmd/callproof call --customer cus_ada --server %s\n\n", base)
+	fmt.Fprintf(w, "\nPlace a call:  go run ./cmd/callproof call --customer cus_ada --server %s\n", base)
+	fmt.Fprintf(w, "Passcodes (authorized agents) appear here and in the /phone page's inbox.\n\n")
 }
 
 func hostPort(addr net.Addr) string {
