@@ -507,11 +507,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case <-drainSignal(ctx):
 	}
+	// Draining: new media streams, offers and INVITEs are refused (and /readyz says so, for
+	// the load balancer), while the JWKS, the agent stream and redemption keep serving the
+	// calls that are finishing. The HTTP listener closes once they are done.
 	a.draining.Store(true)
 	a.log.Info("draining", zap.Int64("live_calls", a.live.Load()), zap.Duration("deadline", a.cfg.DrainTimeout))
-	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_ = srv.Shutdown(shutCtx) // stops accepting; hijacked call sockets are ours to drain
-	cancel()
 	if a.audioSocket != nil {
 		go func() {
 			dctx, cancel := context.WithTimeout(context.Background(), a.cfg.DrainTimeout)
@@ -527,6 +527,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	a.drain(ctx)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = srv.Shutdown(shutCtx) // hijacked call sockets were ours to drain, and are done
+	cancel()
 	a.Close()
 	<-asDone
 	<-sipDone

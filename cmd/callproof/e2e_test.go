@@ -583,3 +583,65 @@ func TestAuditTrailReportAndCRMWebhook(t *testing.T) {
 		}
 	}
 }
+
+// The first termination signal drains: /readyz and new streams answer 503, the live call
+// finishes and is verified, and Serve returns nil.
+func TestDrainLetsLiveCallsFinish(t *testing.T) {
+	cfg := Config{HTTP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
+	if err := cfg.finish(true); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AudioSocket, cfg.SIP = "", ""
+	app, err := NewApp(cfg, nil, true, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	ctx := context.WithValue(context.Background(), drainKey{}, (<-chan struct{})(drain))
+	served := make(chan error, 1)
+	go func() { served <- app.Serve(ctx, ln) }()
+	base := "http://" + ln.Addr().String()
+
+	callDone := make(chan string, 1)
+	go func() {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"call", "--server", base, "--agent-key", testAgentKey,
+			"--customer", "cus_ada", "--realtime", "--barge-in"}, nil, nil, &out, &out)
+		callDone <- fmt.Sprint(err) + "\n" + out.String()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for app.live.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if app.live.Load() == 0 {
+		t.Fatal("the call never started")
+	}
+	close(drain)
+	time.Sleep(100 * time.Millisecond)
+	for path, want := range map[string]int{"/readyz": 503, "/v1/twilio": 503, "/.well-known/jwks.json": 200} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatalf("%s during drain: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s during drain: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+	out := <-callDone
+	if !strings.Contains(out, "outcome: verified") {
+		t.Fatalf("the live call did not finish verified during the drain:\n%s", out)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after the drain")
+	}
+}
