@@ -69,6 +69,8 @@ type App struct {
 	sipTCP      net.Listener
 	otp         *otp.Service
 	audit       *audit.Log
+	auditSource audit.Source // with Redis on the writer node: the shared stream to persist
+	forwarded   chan struct{}
 	crm         *webhook.Dispatcher
 	crmQueue    *webhook.FileQueue
 	inbox       *otp.Inbox
@@ -185,8 +187,20 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	if a.audit, err = audit.Open(cfg.Data, audit.WithLogger(log.Named("audit")), audit.WithRetention(retention)); err != nil {
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	var sink audit.Sink = a.audit
+	if a.redis != nil {
+		node := cfg.NodeName
+		if node == "" {
+			node, _ = os.Hostname()
+		}
+		stream := a.redis.AuditStream(node)
+		sink = stream
+		if cfg.AuditWriter == nil || *cfg.AuditWriter {
+			a.auditSource = stream
+		}
+	}
 	engineOpts := []ivr.Option{ivr.WithLogger(log.Named("ivr")), ivr.WithPasscodes(passcodes{a.otp}),
-		ivr.WithReplay(a.replay), ivr.WithRecorder(auditRecorder{a.audit})}
+		ivr.WithReplay(a.replay), ivr.WithRecorder(auditRecorder{sink})}
 	if len(cfg.CRMWebhookURLs) > 0 {
 		q, err := webhook.OpenFileQueue(cfg.Data, webhook.WithQueueLogger(log.Named("webhook")))
 		if err != nil {
@@ -486,6 +500,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	go a.pruneAudit()
+	a.forwarded = make(chan struct{})
+	if a.auditSource != nil {
+		go func() {
+			defer close(a.forwarded)
+			_ = audit.Forward(a.hard, a.auditSource, a.audit, a.log)
+		}()
+	} else {
+		close(a.forwarded)
+	}
 	sipDone := make(chan error, 1)
 	if a.sipTCP != nil {
 		go func() { sipDone <- a.sip.Serve(a.hard, a.sipUDP, a.sipTCP) }()
@@ -578,6 +601,9 @@ func (a *App) Close() {
 		}
 		_ = a.webrtc.Close()
 		a.calls.Wait()
+		if a.forwarded != nil {
+			<-a.forwarded
+		}
 		a.hub.Close()
 		if a.crm != nil {
 			_ = a.crm.Close()

@@ -85,6 +85,12 @@ type Config struct {
 	SIPDialedMap   map[string]string `yaml:"sip_dialed_map"`
 	// AuditRetention is how long request records are kept (CCPA §7101: at least 24 months).
 	AuditRetention string `yaml:"audit_retention"`
+	// AuditWriter, with Redis, makes this node persist the shared stream of request records
+	// to its chained file. Default true; for one file per deployment set it false on every
+	// node but one (records wait in Redis while no writer runs).
+	AuditWriter *bool `yaml:"audit_writer"`
+	// NodeName names this node in the audit writers' group. Default: the host name.
+	NodeName string `yaml:"node_name"`
 	// CRMWebhookURLs receive each verification, signed with CRMWebhookSecret(File).
 	CRMWebhookURLs       []string `yaml:"crm_webhook_urls"`
 	CRMWebhookSecret     string   `yaml:"crm_webhook_secret"`
@@ -206,7 +212,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
 		"signing_key_file": &cfg.SigningKeyFile, "signing_key_dir": &cfg.SigningKeyDir,
-		"audit_retention": &cfg.AuditRetention, "crm_webhook_secret": &cfg.CRMWebhookSecret,
+		"audit_retention": &cfg.AuditRetention, "node_name": &cfg.NodeName, "crm_webhook_secret": &cfg.CRMWebhookSecret,
 		"crm_webhook_secret_file": &cfg.CRMWebhookSecretFile, "sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
 		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
@@ -276,6 +282,10 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	if v := getenv(envName("agent_frame_ancestors")); v != "" {
 		cfg.AgentFrameAncestors = splitList(v)
+	}
+	if v := getenv(envName("audit_writer")); v != "" {
+		b := v == "true" || v == "1" || v == "yes"
+		cfg.AuditWriter = &b
 	}
 	if v := getenv(envName("crm_webhook_urls")); v != "" {
 		cfg.CRMWebhookURLs = splitList(v)

@@ -18,8 +18,9 @@ import (
 	"github.com/callproof/callproof/sessions/webhook"
 )
 
-// auditRecorder keeps the flow's results in the hash-chained audit log (CCPA §7101).
-type auditRecorder struct{ log *audit.Log }
+// auditRecorder keeps the flow's results in the hash-chained audit log (CCPA §7101), directly
+// or, with Redis, through the shared stream that the writer node forwards to its file.
+type auditRecorder struct{ log audit.Sink }
 
 var _ ivr.Recorder = auditRecorder{}
 

@@ -35,8 +35,10 @@ func TestTwoNodesShareRedis(t *testing.T) {
 			}
 		}
 	}
-	a := startNode(t, func(c *Config) { c.Data = first; shared(c) })
-	b := startNode(t, shared)
+	notWriter := false
+	follower := func(c *Config) { shared(c); c.AuditWriter = &notWriter }
+	a := startNode(t, func(c *Config) { c.Data = first; shared(c) }) // the audit writer
+	b := startNode(t, follower)
 
 	// The agent on B subscribes to every call, then A takes a call.
 	conn := dialAgent(t, b.url, "")
@@ -85,7 +87,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 	conn.Close()
 
 	// Single use across nodes: A redeems, B (a fresh node on the same Redis) refuses.
-	c := startNode(t, shared)
+	c := startNode(t, follower)
 	if code := redeem(t, a.url, token); code != http.StatusOK {
 		t.Fatalf("first redemption: %d", code)
 	}
@@ -102,6 +104,14 @@ func TestTwoNodesShareRedis(t *testing.T) {
 	}
 	if err, out := c.callCLI(t, "--customer", "cus_ben"); err == nil || !strings.Contains(out, "outcome: locked_out") {
 		t.Fatalf("lockout not shared across nodes: %v\n%s", err, out)
+	}
+	// Every request of every node reaches the writer's chained file through Redis: 5 calls.
+	deadline = time.Now().Add(10 * time.Second)
+	for a.app.audit.Stats().Appended < 5 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := a.app.audit.Stats().Appended; got != 5 {
+		t.Fatalf("the writer's audit file has %d records, want the 5 requests of all nodes", got)
 	}
 }
 
