@@ -229,6 +229,9 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	}
 	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
 	a.metrics = newMetrics()
+	if a.crm != nil {
+		a.metrics.webhookStates(a.crm)
+	}
 	for _, t := range []string{"twilio", "telnyx", "vonage", "jambonz", "freeswitch", "asterisk", "audiosocket", "webrtc", "sip"} {
 		a.metrics.live.WithLabelValues(t) // export zero before the first call
 	}
@@ -650,6 +653,36 @@ type metrics struct {
 	calls    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	rejected *prometheus.CounterVec
+}
+
+// webhookStates exports the CRM deliveries by state: gauges for what is queued now (pending,
+// retrying, in flight, dead-lettered) and counters since start.
+func (m *metrics) webhookStates(d *webhook.Dispatcher) {
+	stats := func() webhook.Stats {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st, _ := d.Stats(ctx)
+		return st
+	}
+	for state, get := range map[string]func(webhook.Stats) int{
+		"pending": func(s webhook.Stats) int { return s.Queue.Pending }, "retrying": func(s webhook.Stats) int { return s.Queue.Retrying },
+		"in_flight": func(s webhook.Stats) int { return s.Queue.Leased }, "dead": func(s webhook.Stats) int { return s.Queue.Dead },
+	} {
+		get := get
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "callproof_crm_webhook_queued",
+			Help: "CRM webhook deliveries queued now, by state.", ConstLabels: prometheus.Labels{"state": state}},
+			func() float64 { return float64(get(stats())) }))
+	}
+	for state, get := range map[string]func(webhook.Stats) uint64{
+		"enqueued": func(s webhook.Stats) uint64 { return s.Enqueued }, "attempted": func(s webhook.Stats) uint64 { return s.Attempts },
+		"delivered": func(s webhook.Stats) uint64 { return s.Delivered }, "retried": func(s webhook.Stats) uint64 { return s.Retries },
+		"dead_lettered": func(s webhook.Stats) uint64 { return s.DeadLettered },
+	} {
+		get := get
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "callproof_crm_webhook_deliveries_total",
+			Help: "CRM webhook deliveries since start, by what happened.", ConstLabels: prometheus.Labels{"state": state}},
+			func() float64 { return float64(get(stats())) }))
+	}
 }
 
 func newMetrics() *metrics {

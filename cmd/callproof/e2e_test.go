@@ -546,6 +546,16 @@ func TestAuditTrailReportAndCRMWebhook(t *testing.T) {
 		t.Fatal("the CRM webhook never received the verification")
 	}
 
+	resp, err := http.Get(n.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsText, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metricsText), `callproof_crm_webhook_deliveries_total{state="enqueued"} 1`) ||
+		!strings.Contains(string(metricsText), `callproof_crm_webhook_queued{state="dead"} 0`) {
+		t.Fatalf("webhook metrics missing:\n%s", metricsText)
+	}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"audit", "verify", "--data", n.data}, nil, nil, &out, io.Discard); err != nil {
 		t.Fatalf("audit verify: %v", err)
