@@ -202,11 +202,18 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	engineOpts := []ivr.Option{ivr.WithLogger(log.Named("ivr")), ivr.WithPasscodes(passcodes{a.otp}),
 		ivr.WithReplay(a.replay), ivr.WithRecorder(auditRecorder{sink})}
 	if len(cfg.CRMWebhookURLs) > 0 {
-		q, err := webhook.OpenFileQueue(cfg.Data, webhook.WithQueueLogger(log.Named("webhook")))
-		if err != nil {
-			return nil, fmt.Errorf("crm webhook queue: %w", err)
+		// With Redis the queue is shared, so any node delivers what any node queued; else it
+		// is a journal in the data directory.
+		var q webhook.Queue
+		if a.redis != nil {
+			q = a.redis.WebhookQueue()
+		} else {
+			fq, err := webhook.OpenFileQueue(cfg.Data, webhook.WithQueueLogger(log.Named("webhook")))
+			if err != nil {
+				return nil, fmt.Errorf("crm webhook queue: %w", err)
+			}
+			a.crmQueue, q = fq, fq
 		}
-		a.crmQueue = q
 		a.crm, err = webhook.NewDispatcher(webhook.Config{URLs: cfg.CRMWebhookURLs, Secret: cfg.CRMWebhookSecret}, q,
 			webhook.WithLogger(log.Named("webhook")), webhook.WithSealKey(sealKey(serverKey)))
 		if err != nil {
@@ -610,6 +617,8 @@ func (a *App) Close() {
 		a.hub.Close()
 		if a.crm != nil {
 			_ = a.crm.Close()
+		}
+		if a.crmQueue != nil {
 			_ = a.crmQueue.Close()
 		}
 		if err := a.audit.Close(); err != nil {
