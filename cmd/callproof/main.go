@@ -77,6 +77,7 @@ commands:
   demo           serve everything with embedded defaults and the demo directory
   serve          production server (--config FILE, CALLPROOF_* variables, flags)
   call           place a simulated call against a server and check the token
+  load           many simulated calls at once, real-time audio both ways; latencies and failures
   dtmf FILE      find DTMF digits in a WAV or raw audio file (start ms, digit, duration ms)
   keygen         generate an Ed25519 signing key (PKCS#8 PEM)
   token verify   verify a token offline or against a JWKS
@@ -102,6 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runServer(ctx, false, args[1:], getenv, stdout, stderr)
 	case "call":
 		return runCall(ctx, args[1:], getenv, stdout, stderr)
+	case "load":
+		return runLoad(ctx, args[1:], getenv, stdout, stderr)
 	case "audit":
 		return runAudit(args[1:], getenv, stdout, stderr)
 	case "report":

@@ -82,7 +82,10 @@ type simDriver struct {
 	realtime bool
 	bargeIn  bool
 	inband   bool
-	out      io.Writer
+	// paced is true when the sim paces what the driver sends itself (callproof load's
+	// 20 ms clock): answer then queues digits and tones without sleeping.
+	paced bool
+	out   io.Writer
 
 	prompts []string
 	outcome string
@@ -235,7 +238,7 @@ func (d *simDriver) answer(id string) error {
 			if err := d.sim.SendAudio(pcm[i : i+media.FrameSamples]); err != nil {
 				return err
 			}
-			if d.realtime {
+			if d.realtime && !d.paced {
 				time.Sleep(media.FrameDuration)
 			}
 		}
@@ -245,7 +248,7 @@ func (d *simDriver) answer(id string) error {
 		if err := d.sim.SendDTMF(digits[i]); err != nil {
 			return err
 		}
-		if d.realtime {
+		if d.realtime && !d.paced {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}

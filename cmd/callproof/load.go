@@ -1,0 +1,889 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/callproof/callproof/media"
+	"github.com/callproof/callproof/media/audiosocket"
+	"github.com/callproof/callproof/media/twilio"
+	"github.com/callproof/callproof/prompts"
+	"github.com/callproof/callproof/sessions"
+)
+
+// loadOptions are `callproof load`'s settings beyond one call's.
+type loadOptions struct {
+	call     callOptions
+	calls    int
+	ramp     time.Duration
+	duration time.Duration
+	hold     time.Duration
+	pid      int
+	json     bool
+	tone     bool
+	progress time.Duration
+}
+
+// loadReport is the final report of a load run (--json prints it as is).
+type loadReport struct {
+	Platform        string            `json:"platform"`
+	DTMF            string            `json:"dtmf"`
+	Concurrency     int               `json:"concurrency"`
+	Started         int64             `json:"started"`
+	Completed       int64             `json:"completed"`
+	Verified        int64             `json:"verified"`
+	Failed          int64             `json:"failed"`
+	FailReasons     map[string]int64  `json:"fail_reasons,omitempty"`
+	PeakActive      int64             `json:"peak_active"`
+	WallSeconds     float64           `json:"wall_seconds"`
+	CallSeconds     float64           `json:"call_seconds"`
+	FramesSent      int64             `json:"frames_sent"`
+	FramesReceived  int64             `json:"frames_received"`
+	FramesLate      int64             `json:"frames_late"`
+	DigitToPrompt   latencySummary    `json:"digit_to_prompt_ms"`
+	DigitToVerified latencySummary    `json:"digit_to_agent_verified_ms"`
+	Server          *serverUsage      `json:"server,omitempty"`
+	Extra           map[string]string `json:"extra,omitempty"`
+}
+
+// latencySummary holds percentiles in milliseconds.
+type latencySummary struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// serverUsage is what --pid measured of the server process.
+type serverUsage struct {
+	PID                int     `json:"pid"`
+	CPUSeconds         float64 `json:"cpu_seconds"`
+	CPUPerCallSecond   float64 `json:"cpu_seconds_per_call_second"`
+	PeakRSSBytes       int64   `json:"peak_rss_bytes"` // VmHWM at the end (since the server started)
+	PeakRSSRunBytes    int64   `json:"peak_rss_sampled_bytes"`
+	PeakHeapBytes      int64   `json:"peak_heap_inuse_bytes,omitempty"` // from /metrics, sampled each second
+	RSSPerCallBytes    float64 `json:"rss_per_call_bytes"`
+	HeapPerCallBytes   float64 `json:"heap_per_call_bytes,omitempty"`
+	IdleRSSBytes       int64   `json:"idle_rss_bytes"`
+	IdleHeapInuseBytes int64   `json:"idle_heap_inuse_bytes,omitempty"`
+}
+
+func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var lo loadOptions
+	o := &lo.call
+	fs := flag.NewFlagSet("load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.server, "server", "http://127.0.0.1:8080", "server base URL")
+	fs.StringVar(&o.platform, "platform", "twilio", "platform dialect to speak: "+strings.Join(simPlatforms, ", "))
+	fs.StringVar(&o.sip, "sip", "127.0.0.1:5060", "SIP address (--platform sip)")
+	fs.StringVar(&o.audiosocket, "audiosocket", "127.0.0.1:9092", "AudioSocket address (--platform audiosocket)")
+	fs.StringVar(&o.platformUser, "platform-user", "", "HTTP Basic user the platform presents (asterisk)")
+	fs.StringVar(&o.platformPassword, "platform-password", "", "HTTP Basic password the platform presents (default: CALLPROOF_PLATFORM_PASSWORD)")
+	fs.StringVar(&o.authToken, "auth-token", "", "Twilio auth token (default: CALLPROOF_TWILIO_AUTH_TOKEN)")
+	fs.StringVar(&o.customer, "customer", "cus_ada", "customer id whose answers to give (from --directory)")
+	fs.StringVar(&o.directory, "directory", "", "customer directory YAML (default: the demo directory)")
+	fs.StringVar(&o.agentKey, "agent-key", "", "agent key for the agent stream (default: CALLPROOF_AGENT_KEY or the demo's key file)")
+	fs.StringVar(&o.dataDir, "data", "", "the demo's data directory, to find its agent key")
+	fs.StringVar(&o.dtmf, "dtmf", "events", "how digits are sent: events or inband")
+	fs.StringVar(&o.to, "to", "+18005550199", "dialled number")
+	fs.StringVar(&o.verstat, "verstat", "TN-Validation-Passed-A", "STIR/SHAKEN verstat the platform reports")
+	fs.IntVar(&lo.calls, "calls", 50, "concurrent calls")
+	fs.DurationVar(&lo.ramp, "ramp", 0, "spread the first call starts over this long")
+	fs.DurationVar(&lo.duration, "duration", 0, "keep --calls calls up, starting a new call as one ends, for this long (default: each slot runs one call)")
+	fs.DurationVar(&lo.hold, "hold", 0, "hang up each call after this long without expecting an outcome (for a null relay)")
+	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on one call after this long")
+	fs.IntVar(&lo.pid, "pid", 0, "server process id, to sample its CPU and peak RSS")
+	fs.BoolVar(&lo.json, "json", false, "print the report as JSON")
+	fs.BoolVar(&lo.tone, "tone", false, "send a quiet 440 Hz tone instead of silence between answers")
+	nullRelay := fs.String("null-relay-listen", "", "instead of calling, serve a null relay (Twilio streams echoed, no flow) on ADDR")
+	nullBatch := fs.Int("null-relay-batch", 1, "the null relay echoes this many inbound frames as one media message (Callproof sends prompts in 1 s messages: 50)")
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	lo.progress = time.Second
+	if *nullRelay != "" {
+		return serveNullRelay(ctx, *nullRelay, max(*nullBatch, 1), stdout)
+	}
+	if !slices.Contains(simPlatforms, o.platform) {
+		return exitError{code: 2, msg: fmt.Sprintf("load: platform %q: want one of %s", o.platform, strings.Join(simPlatforms, ", "))}
+	}
+	if o.platform == "freeswitch" {
+		o.dtmf = "inband"
+	}
+	if o.dtmf != "events" && o.dtmf != "inband" {
+		return exitError{code: 2, msg: fmt.Sprintf("load: --dtmf %q: want events or inband", o.dtmf)}
+	}
+	if lo.calls < 1 {
+		return exitError{code: 2, msg: "load: --calls must be at least 1"}
+	}
+	if o.platformPassword == "" {
+		o.platformPassword = getenv("CALLPROOF_PLATFORM_PASSWORD")
+	}
+	if o.authToken == "" {
+		o.authToken = getenv("CALLPROOF_TWILIO_AUTH_TOKEN")
+	}
+	if o.agentKey == "" {
+		o.agentKey = getenv("CALLPROOF_AGENT_KEY")
+	}
+	if o.agentKey == "" {
+		dir := o.dataDir
+		if dir == "" {
+			dir = demoDataDir()
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, agentKeyFile)); err == nil {
+			o.agentKey = strings.TrimSpace(string(data))
+		}
+	}
+	o.registrationKey = o.agentKey
+	o.realtime = true
+	answers, cust, err := buildAnswers(*o)
+	if err != nil {
+		return exitError{code: 2, msg: "load: " + err.Error()}
+	}
+	o.from = "+15555550123"
+	if cust != nil && len(cust.Phones) > 0 {
+		o.from = cust.Phones[0]
+	}
+	rep, err := loadRun(ctx, lo, answers, stderr)
+	if err != nil {
+		return err
+	}
+	if lo.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rep)
+	} else {
+		printLoadReport(stdout, rep)
+	}
+	if rep.Failed > 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("%d of %d calls failed", rep.Failed, rep.Started)}
+	}
+	return nil
+}
+
+// loadStats are the run's counters, shared by every call.
+type loadStats struct {
+	active, peak, started, completed, verified, failed atomic.Int64
+	sent, received, late                               atomic.Int64
+	callNanos                                          atomic.Int64
+
+	mu        sync.Mutex
+	reasons   map[string]int64
+	toPrompt  []time.Duration
+	toVerdict []time.Duration
+}
+
+func (s *loadStats) fail(reason string) {
+	s.failed.Add(1)
+	s.mu.Lock()
+	s.reasons[reason]++
+	s.mu.Unlock()
+}
+
+func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, progress io.Writer) (*loadReport, error) {
+	o := lo.call
+	st := &loadStats{reasons: map[string]int64{}}
+	var index *media.PromptIndex
+	if o.platform != "twilio" && o.platform != "telnyx" {
+		cat, err := prompts.Load()
+		if err != nil {
+			return nil, err
+		}
+		if index, err = promptIndex(cat, o.platform == "sip" || o.platform == "webrtc"); err != nil {
+			return nil, err
+		}
+	}
+	var agents *agentWatch
+	if o.agentKey != "" && lo.hold == 0 {
+		a, err := watchAllAgents(ctx, o.server, o.agentKey)
+		if err != nil {
+			return nil, fmt.Errorf("agent stream: %w", err)
+		}
+		defer a.close()
+		agents = a
+	}
+	var srv *serverSampler
+	if lo.pid > 0 {
+		s, err := newServerSampler(lo.pid, o.server)
+		if err != nil {
+			return nil, err
+		}
+		srv = s
+	}
+
+	start := time.Now()
+	deadline := time.Time{}
+	if lo.duration > 0 {
+		deadline = start.Add(lo.ramp + lo.duration)
+	}
+	tickCtx, stopTick := context.WithCancel(ctx)
+	tickDone := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		t := time.NewTicker(lo.progress)
+		defer t.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-t.C:
+				if srv != nil {
+					srv.sample()
+				}
+				fmt.Fprintf(progress, "%5.0fs active %d completed %d verified %d failed %d frames sent %d received %d late %d\n",
+					time.Since(start).Seconds(), st.active.Load(), st.completed.Load(), st.verified.Load(), st.failed.Load(),
+					st.sent.Load(), st.received.Load(), st.late.Load())
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for i := 0; i < lo.calls; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if lo.ramp > 0 {
+				select {
+				case <-time.After(time.Duration(int64(lo.ramp) * int64(i) / int64(lo.calls))):
+				case <-ctx.Done():
+					return
+				}
+			}
+			for {
+				if ctx.Err() != nil {
+					return
+				}
+				loadCall(ctx, lo, answers, index, agents, st)
+				if deadline.IsZero() || time.Now().After(deadline) {
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	stopTick()
+	<-tickDone
+	wall := time.Since(start)
+
+	rep := &loadReport{Platform: o.platform, DTMF: o.dtmf, Concurrency: lo.calls,
+		Started: st.started.Load(), Completed: st.completed.Load(), Verified: st.verified.Load(), Failed: st.failed.Load(),
+		FailReasons: st.reasons, PeakActive: st.peak.Load(), WallSeconds: wall.Seconds(),
+		CallSeconds:    time.Duration(st.callNanos.Load()).Seconds(),
+		FramesSent:     st.sent.Load(),
+		FramesReceived: st.received.Load(), FramesLate: st.late.Load(),
+		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict)}
+	if srv != nil {
+		srv.sample()
+		rep.Server = srv.finish(rep.CallSeconds, int64(lo.calls))
+	}
+	return rep, ctx.Err()
+}
+
+// loadCall places one call and records what it saw.
+func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, index *media.PromptIndex, agents *agentWatch, st *loadStats) {
+	o := lo.call
+	st.started.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	callID := newCallSid()
+	if o.platform == "audiosocket" {
+		callID = audiosocket.FormatUUID(audiosocket.NewUUID())
+	}
+	var verdict chan time.Time
+	if agents != nil && o.platform != "webrtc" && o.platform != "sip" {
+		verdict = agents.expect(callID)
+		defer agents.forget(callID)
+	}
+	sim, dialect, id, err := dialPlatform(ctx, o, callID, nil, io.Discard)
+	if err != nil {
+		st.fail("dial: " + shortErr(err))
+		return
+	}
+	if verdict == nil && agents != nil {
+		verdict = agents.expect(id)
+		defer agents.forget(id)
+	}
+	begin := time.Now()
+	n := st.active.Add(1)
+	for {
+		p := st.peak.Load()
+		if n <= p || st.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	defer func() {
+		st.active.Add(-1)
+		st.callNanos.Add(int64(time.Since(begin)))
+	}()
+
+	pc := newPacedCall(sim, lo.tone, st)
+	drv := &simDriver{sim: pc, answers: answers, namedMarks: dialect.named, played: dialect.played, realtime: true,
+		inband: o.dtmf == "inband", paced: true, out: io.Discard, index: index,
+		passcode: func() (string, error) { return demoPasscode(ctx, o.server, id) }}
+	pumpDone := make(chan struct{})
+	go func() { defer close(pumpDone); pc.pump(ctx) }()
+	defer func() {
+		sim.Close()
+		<-pumpDone
+		go func() { // let the client's event goroutine finish if the call was hung up on
+			for range sim.Events() {
+			}
+		}()
+	}()
+
+	var hold <-chan time.Time
+	if lo.hold > 0 {
+		t := time.NewTimer(lo.hold)
+		defer t.Stop()
+		hold = t.C
+	}
+	var toPrompt []time.Duration
+	var closed media.SimEvent
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			runErr = ctx.Err()
+			break loop
+		case <-hold:
+			st.completed.Add(1)
+			return
+		case ev, ok := <-sim.Events():
+			if !ok {
+				break loop
+			}
+			if ev.Kind == media.SimAudio {
+				st.received.Add(int64(len(ev.Audio) / media.FrameSamples))
+			}
+			before := len(drv.prompts)
+			err := drv.handle(ev)
+			if len(drv.prompts) > before { // a prompt began (its mark, or its opening frames)
+				if at := pc.lastDigit.Swap(0); at != 0 {
+					toPrompt = append(toPrompt, time.Since(time.Unix(0, at)))
+				}
+			}
+			if err != nil {
+				runErr = err
+				break loop
+			}
+			if ev.Kind == media.SimClosed {
+				closed = ev
+				break loop
+			}
+		}
+	}
+	st.completed.Add(1)
+	st.mu.Lock()
+	st.toPrompt = append(st.toPrompt, toPrompt...)
+	st.mu.Unlock()
+	switch {
+	case runErr != nil:
+		st.fail("stream: " + shortErr(runErr))
+		return
+	case lo.hold > 0:
+		st.fail(fmt.Sprintf("stream closed before --hold: %d %s", closed.Code, closed.Reason))
+		return
+	case drv.outcome != "verified":
+		out := drv.outcome
+		if out == "" {
+			out = fmt.Sprintf("none (closed %d %s)", closed.Code, closed.Reason)
+		}
+		st.fail("outcome " + out)
+		return
+	}
+	if verdict != nil {
+		select {
+		case at := <-verdict:
+			last := pc.finalDigit.Load()
+			if last != 0 {
+				st.mu.Lock()
+				st.toVerdict = append(st.toVerdict, at.Sub(time.Unix(0, last)))
+				st.mu.Unlock()
+			}
+		case <-time.After(5 * time.Second):
+			st.fail("no verified message on the agent stream")
+			return
+		case <-ctx.Done():
+			st.fail("no verified message on the agent stream")
+			return
+		}
+	}
+	st.verified.Add(1)
+}
+
+func shortErr(err error) string {
+	s := err.Error()
+	if i := strings.Index(s, "127.0.0.1:"); i >= 0 { // keep reasons groupable: drop ports
+		if j := strings.IndexAny(s[i:], " ->"); j > 0 {
+			s = s[:i] + "ADDR" + s[i+j:]
+		}
+	}
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+// pacedCall sits between the driver and the platform client: the driver's digits and tones
+// are queued, and pump sends one 20 ms frame (silence, a tone, or the queued tones) every 20 ms
+// on a deadline-anchored clock, and a queued digit event every 100 ms.
+type pacedCall struct {
+	simCall
+	st   *loadStats
+	tone bool
+
+	mu     sync.Mutex
+	pcm    []int16 // queued in-band tones
+	digits []byte  // queued digit events
+
+	// lastDigit is when the latest digit went out (unix nanos; the start of its tone in band),
+	// cleared when the next prompt starts; finalDigit is the same time, kept to the end.
+	lastDigit, finalDigit atomic.Int64
+}
+
+func newPacedCall(sim simCall, tone bool, st *loadStats) *pacedCall {
+	return &pacedCall{simCall: sim, tone: tone, st: st}
+}
+
+func (p *pacedCall) SendDTMF(d byte) error {
+	p.mu.Lock()
+	p.digits = append(p.digits, d)
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *pacedCall) SendAudio(pcm []int16) error {
+	p.mu.Lock()
+	p.pcm = append(p.pcm, pcm...)
+	p.mu.Unlock()
+	return nil
+}
+
+// pump runs the call's 20 ms clock until ctx ends or a send fails (the stream closed).
+func (p *pacedCall) pump(ctx context.Context) {
+	frame := make([]int16, media.FrameSamples)
+	filler := make([]int16, media.FrameSamples)
+	if p.tone {
+		for i := range filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
+			filler[i] = int16(1000 * sinApprox(float64(i)*440/float64(media.SampleRate)))
+		}
+	}
+	timer := time.NewTimer(media.FrameDuration)
+	defer timer.Stop()
+	next := time.Now()
+	var tick int
+	var inTone bool
+	for {
+		next = next.Add(media.FrameDuration)
+		timer.Reset(time.Until(next))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		now := time.Now()
+		if now.Sub(next) > 10*time.Millisecond {
+			p.st.late.Add(1)
+		}
+		tick++
+		p.mu.Lock()
+		var digit byte
+		if tick%5 == 0 && len(p.digits) > 0 {
+			digit = p.digits[0]
+			p.digits = p.digits[1:]
+		}
+		out, queued := filler, false
+		if len(p.pcm) > 0 {
+			nn := copy(frame, p.pcm)
+			clear(frame[nn:])
+			p.pcm = p.pcm[nn:]
+			out, queued = frame, true
+		}
+		p.mu.Unlock()
+		tone := queued && !isSilent(frame)
+		if err := p.simCall.SendAudio(out); err != nil {
+			return
+		}
+		p.st.sent.Add(1)
+		if tone && !inTone { // a key press starts: the latest one before the next prompt is the last digit
+			p.keyed(now)
+		}
+		inTone = tone
+		if digit != 0 {
+			if err := p.simCall.SendDTMF(digit); err != nil {
+				return
+			}
+			p.keyed(time.Now())
+		}
+	}
+}
+
+// keyed notes that a digit went out at t.
+func (p *pacedCall) keyed(t time.Time) {
+	p.lastDigit.Store(t.UnixNano())
+	p.finalDigit.Store(t.UnixNano())
+}
+
+func isSilent(pcm []int16) bool {
+	for _, s := range pcm {
+		if s > 64 || s < -64 {
+			return false
+		}
+	}
+	return true
+}
+
+// sinApprox is sin(2πx) from a Bhaskara-style approximation, good enough for a filler tone.
+func sinApprox(x float64) float64 {
+	x -= float64(int(x))
+	sign := 1.0
+	if x >= 0.5 {
+		x -= 0.5
+		sign = -1
+	}
+	d := x * 180 // degrees within [0, 90) * 2
+	return sign * 4 * d * (180 - d) / (40500 - d*(180-d))
+}
+
+// agentWatch is one agent WebSocket subscribed to every call; it hands each call's
+// `verified` message time to whoever expects it.
+type agentWatch struct {
+	conn *websocket.Conn
+	done chan struct{}
+
+	mu      sync.Mutex
+	waiting map[string]chan time.Time
+	early   map[string]time.Time
+}
+
+func watchAllAgents(ctx context.Context, server, key string) (*agentWatch, error) {
+	u, err := wsURL(server, "/v1/agent")
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Bearer "+key)
+	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+		}
+		return nil, err
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "all": true}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	a := &agentWatch{conn: conn, done: make(chan struct{}), waiting: map[string]chan time.Time{}, early: map[string]time.Time{}}
+	go func() {
+		defer close(a.done)
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			var m sessions.AgentMessage
+			if json.Unmarshal(data, &m) != nil || m.Type != "verified" {
+				continue
+			}
+			a.mu.Lock()
+			if ch, ok := a.waiting[m.Call]; ok {
+				select {
+				case ch <- at:
+				default:
+				}
+			} else if len(a.early) < 100000 {
+				a.early[m.Call] = at
+			}
+			a.mu.Unlock()
+		}
+	}()
+	return a, nil
+}
+
+func (a *agentWatch) expect(call string) chan time.Time {
+	ch := make(chan time.Time, 1)
+	a.mu.Lock()
+	if at, ok := a.early[call]; ok {
+		ch <- at
+		delete(a.early, call)
+	}
+	a.waiting[call] = ch
+	a.mu.Unlock()
+	return ch
+}
+
+func (a *agentWatch) forget(call string) {
+	a.mu.Lock()
+	delete(a.waiting, call)
+	a.mu.Unlock()
+}
+
+func (a *agentWatch) close() { a.conn.Close(); <-a.done }
+
+// serverSampler reads the server's CPU time and memory from /proc, and its heap from /metrics.
+type serverSampler struct {
+	pid               int
+	metrics           string
+	cpu0              float64
+	idleRSS, idleHeap int64
+	peakRSS, peakHeap int64
+	client            *http.Client
+}
+
+func newServerSampler(pid int, server string) (*serverSampler, error) {
+	cpu, err := procCPU(pid)
+	if err != nil {
+		return nil, fmt.Errorf("--pid: %w", err)
+	}
+	s := &serverSampler{pid: pid, cpu0: cpu, metrics: strings.TrimSuffix(server, "/") + "/metrics",
+		client: &http.Client{Timeout: 2 * time.Second}}
+	s.idleRSS, _ = procStatus(pid, "VmRSS:")
+	s.idleHeap = s.heap()
+	return s, nil
+}
+
+func (s *serverSampler) sample() {
+	if v, err := procStatus(s.pid, "VmRSS:"); err == nil && v > s.peakRSS {
+		s.peakRSS = v
+	}
+	if h := s.heap(); h > s.peakHeap {
+		s.peakHeap = h
+	}
+}
+
+func (s *serverSampler) heap() int64 {
+	resp, err := s.client.Get(s.metrics)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return int64(f)
+		}
+	}
+	return 0
+}
+
+func (s *serverSampler) finish(callSeconds float64, calls int64) *serverUsage {
+	u := &serverUsage{PID: s.pid, PeakRSSRunBytes: s.peakRSS, PeakHeapBytes: s.peakHeap,
+		IdleRSSBytes: s.idleRSS, IdleHeapInuseBytes: s.idleHeap}
+	if cpu, err := procCPU(s.pid); err == nil {
+		u.CPUSeconds = cpu - s.cpu0
+	}
+	if callSeconds > 0 {
+		u.CPUPerCallSecond = u.CPUSeconds / callSeconds
+	}
+	u.PeakRSSBytes, _ = procStatus(s.pid, "VmHWM:")
+	if calls > 0 {
+		u.RSSPerCallBytes = float64(s.peakRSS-s.idleRSS) / float64(calls)
+		if s.peakHeap > 0 {
+			u.HeapPerCallBytes = float64(s.peakHeap-s.idleHeap) / float64(calls)
+		}
+	}
+	return u
+}
+
+// procCPU returns the process's user+system CPU seconds (/proc/PID/stat utime and stime, in
+// clock ticks of 1/100 s, the Linux USER_HZ).
+func procCPU(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(data, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 { // fields after ')' start at field 3 (state); utime is 14, stime 15
+		return 0, errors.New("short /proc stat")
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	stt, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unreadable /proc stat times")
+	}
+	return float64(ut+stt) / 100, nil
+}
+
+// procStatus returns a kB field of /proc/PID/status in bytes.
+func procStatus(pid int, field string) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+func summarize(ds []time.Duration) latencySummary {
+	if len(ds) == 0 {
+		return latencySummary{}
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		i := int(p*float64(len(s))+0.5) - 1
+		i = min(max(i, 0), len(s)-1)
+		return float64(s[i]) / 1e6
+	}
+	return latencySummary{N: len(s), P50: q(0.50), P90: q(0.90), P99: q(0.99), Max: float64(s[len(s)-1]) / 1e6}
+}
+
+func printLoadReport(w io.Writer, r *loadReport) {
+	fmt.Fprintf(w, "platform %s, dtmf %s, %d concurrent, %.1f s\n", r.Platform, r.DTMF, r.Concurrency, r.WallSeconds)
+	fmt.Fprintf(w, "calls: started %d completed %d verified %d failed %d; peak concurrency %d; %.0f call-seconds\n",
+		r.Started, r.Completed, r.Verified, r.Failed, r.PeakActive, r.CallSeconds)
+	reasons := make([]string, 0, len(r.FailReasons))
+	for k := range r.FailReasons {
+		reasons = append(reasons, k)
+	}
+	slices.Sort(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(w, "  failed %d: %s\n", r.FailReasons[k], k)
+	}
+	fmt.Fprintf(w, "frames: sent %d received %d late %d (%.3f %%)\n", r.FramesSent, r.FramesReceived, r.FramesLate,
+		100*float64(r.FramesLate)/float64(max(r.FramesSent, 1)))
+	for _, l := range []struct {
+		name string
+		s    latencySummary
+	}{{"digit -> next prompt", r.DigitToPrompt}, {"last digit -> agent verified", r.DigitToVerified}} {
+		fmt.Fprintf(w, "%s (ms, n=%d): p50 %.1f p90 %.1f p99 %.1f max %.1f\n", l.name, l.s.N, l.s.P50, l.s.P90, l.s.P99, l.s.Max)
+	}
+	if s := r.Server; s != nil {
+		fmt.Fprintf(w, "server pid %d: %.2f CPU s, %.4f CPU s per call-second; peak RSS %.1f MiB (VmHWM %.1f MiB, idle %.1f MiB, %.0f KiB per call)",
+			s.PID, s.CPUSeconds, s.CPUPerCallSecond, float64(s.PeakRSSRunBytes)/(1<<20), float64(s.PeakRSSBytes)/(1<<20),
+			float64(s.IdleRSSBytes)/(1<<20), s.RSSPerCallBytes/1024)
+		if s.PeakHeapBytes > 0 {
+			fmt.Fprintf(w, "; peak heap in use %.1f MiB (%.0f KiB per call)", float64(s.PeakHeapBytes)/(1<<20), s.HeapPerCallBytes/1024)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// serveNullRelay serves Twilio media streams that only read and write: each inbound media
+// frame is echoed back; marks and digits are read and dropped; no flow, no detection. It is the floor against
+// which BENCHMARKS.md states Callproof's overhead.
+func serveNullRelay(ctx context.Context, addr string, batch int, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "null relay on ws://%s%s\n", ln.Addr(), twilio.StreamPath)
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+	var conns sync.WaitGroup
+	mux := http.NewServeMux()
+	mux.HandleFunc(twilio.StreamPath, func(w http.ResponseWriter, r *http.Request) {
+		conn, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns.Add(1)
+		defer conns.Done()
+		defer conn.Close()
+		nullRelayConn(conn, batch)
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		select { // the relay has no calls worth draining: stop on the first signal
+		case <-ctx.Done():
+		case <-drainSignal(ctx):
+		}
+		srv.Close()
+	}()
+	err = srv.Serve(ln)
+	conns.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func nullRelayConn(conn *websocket.Conn, batch int) {
+	var m struct {
+		Event     string `json:"event"`
+		StreamSid string `json:"streamSid"`
+		Media     *struct {
+			Payload string `json:"payload"`
+		} `json:"media"`
+		Mark *struct {
+			Name string `json:"name"`
+		} `json:"mark"`
+	}
+	var buf, pending, enc []byte
+	var frames int
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		m.Event, m.Media, m.Mark = "", nil, nil
+		if json.Unmarshal(data, &m) != nil {
+			return
+		}
+		switch m.Event {
+		case "media":
+			if m.Media == nil {
+				continue
+			}
+			payload := m.Media.Payload
+			if batch > 1 { // collect batch frames, then send them as one message
+				raw, err := base64.StdEncoding.AppendDecode(pending, []byte(payload))
+				if err != nil {
+					return
+				}
+				pending, frames = raw, frames+1
+				if frames < batch {
+					continue
+				}
+				enc = base64.StdEncoding.AppendEncode(enc[:0], pending)
+				payload, pending, frames = string(enc), pending[:0], 0
+			}
+			buf = append(buf[:0], `{"event":"media","streamSid":"`...)
+			buf = append(buf, m.StreamSid...)
+			buf = append(buf, `","media":{"payload":"`...)
+			buf = append(buf, payload...)
+			buf = append(buf, `"}}`...)
+		case "stop":
+			return
+		default:
+			continue
+		}
+		if err := conn.WriteMessage(websocket.TextMessage, buf); err != nil {
+			return
+		}
+	}
+}

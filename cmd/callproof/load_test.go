@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// `callproof load` places 20 real-time calls at once; every call is verified, the agent stream
+// reports each verification, and the report's counts add up. Timing is not asserted.
+func TestLoadVerifiesEveryCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real-time calls take about 45 s")
+	}
+	for _, mode := range []string{"events", "inband"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			n := startNode(t, nil)
+			var out, errOut bytes.Buffer
+			err := run(context.Background(), []string{"load", "--server", n.url, "--agent-key", testAgentKey,
+				"--calls", "20", "--ramp", "2s", "--dtmf", mode, "--timeout", "2m", "--json"},
+				func(string) string { return "" }, nil, &out, &errOut)
+			if err != nil {
+				t.Fatalf("load: %v\n%s\n%s", err, out.String(), errOut.String())
+			}
+			var r loadReport
+			if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+				t.Fatalf("report: %v\n%s", err, out.String())
+			}
+			if r.Started != 20 || r.Completed != 20 || r.Verified != 20 || r.Failed != 0 || len(r.FailReasons) != 0 {
+				t.Errorf("started %d completed %d verified %d failed %d %v; want 20 verified",
+					r.Started, r.Completed, r.Verified, r.Failed, r.FailReasons)
+			}
+			if r.PeakActive < 1 || r.PeakActive > 20 {
+				t.Errorf("peak concurrency %d, want 1..20", r.PeakActive)
+			}
+			if r.DigitToVerified.N != 20 {
+				t.Errorf("%d last-digit-to-verified samples, want one per call", r.DigitToVerified.N)
+			}
+			// Every answer is followed by a prompt: at least one per factor and menu per call.
+			if r.DigitToPrompt.N < 20*3 {
+				t.Errorf("%d digit-to-prompt samples, want at least 3 per call", r.DigitToPrompt.N)
+			}
+			if r.FramesSent == 0 || r.FramesReceived == 0 || r.FramesLate > r.FramesSent {
+				t.Errorf("frames sent %d received %d late %d", r.FramesSent, r.FramesReceived, r.FramesLate)
+			}
+			if !strings.Contains(errOut.String(), "active") {
+				t.Errorf("no progress line on stderr:\n%s", errOut.String())
+			}
+		})
+	}
+}
+
+// The null relay echoes every frame and runs no flow; load with --hold counts calls that
+// stayed up as completed, none verified and none failed.
+func TestLoadAgainstNullRelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var relayOut bytes.Buffer
+	go func() {
+		done <- run(ctx, []string{"load", "--null-relay-listen", addr}, nil, nil, &relayOut, &bytes.Buffer{})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("null relay: %v", err)
+		}
+	})
+	for i := 0; ; i++ { // wait for the listener
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var out, errOut bytes.Buffer
+	err = run(context.Background(), []string{"load", "--server", "http://" + addr, "--calls", "5", "--hold", "1s", "--json"},
+		func(string) string { return "" }, nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("load: %v\n%s\n%s", err, out.String(), errOut.String())
+	}
+	var r loadReport
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report: %v\n%s", err, out.String())
+	}
+	if r.Started != 5 || r.Completed != 5 || r.Failed != 0 || r.Verified != 0 {
+		t.Errorf("started %d completed %d verified %d failed %d %v", r.Started, r.Completed, r.Verified, r.Failed, r.FailReasons)
+	}
+	if r.FramesSent == 0 || r.FramesReceived == 0 || r.FramesReceived > r.FramesSent {
+		t.Errorf("frames sent %d received %d: the relay echoes what it gets", r.FramesSent, r.FramesReceived)
+	}
+}
