@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -500,7 +501,12 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          zap.NewStdLog(a.log.Named("http")),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
+	if a.cfg.TLSCertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		go func() { errc <- srv.ServeTLS(ln, a.cfg.TLSCertFile, a.cfg.TLSKeyFile) }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	if a.crm != nil {
 		if err := a.crm.Start(a.hard); err != nil {
 			_ = srv.Close()

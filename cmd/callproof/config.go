@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,9 @@ import (
 type Config struct {
 	// HTTP is the listen address of the HTTP listener. Default ":8080".
 	HTTP string `yaml:"http"`
+	// TLSCertFile and TLSKeyFile make the HTTP listener serve HTTPS and WSS (PEM files).
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
 	// SIP and AudioSocket are the SIP and AudioSocket listen addresses; empty disables them.
 	SIP         string `yaml:"sip"`
 	AudioSocket string `yaml:"audiosocket"`
@@ -212,6 +216,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
 		"signing_key_file": &cfg.SigningKeyFile, "signing_key_dir": &cfg.SigningKeyDir,
+		"tls_cert_file": &cfg.TLSCertFile, "tls_key_file": &cfg.TLSKeyFile,
 		"audit_retention": &cfg.AuditRetention, "node_name": &cfg.NodeName, "crm_webhook_secret": &cfg.CRMWebhookSecret,
 		"crm_webhook_secret_file": &cfg.CRMWebhookSecretFile, "sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
 		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
@@ -394,6 +399,14 @@ func (c *Config) finish(demo bool) error {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("tls_cert_file and tls_key_file go together")
+	}
+	if c.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return fmt.Errorf("tls: %w", err)
+		}
 	}
 	if c.AudioSocket == "" && demo {
 		c.AudioSocket = "127.0.0.1:9092"
