@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -236,6 +237,10 @@ func TestServerLogsHoldNoSecrets(t *testing.T) {
 	if !strings.Contains(logs, "call ended") {
 		t.Fatal("no call logs captured")
 	}
+	// Ids, hashes, keys and clocks are random digits and would match a 4-digit answer by
+	// chance: blank those fields' values before scanning.
+	logs = regexp.MustCompile(`"(ts|call|stream|jti|head|kid|duration|request_id|file|addr|remote|http|agent_conn)":("[^"]*"|[0-9.e+-]+)`).
+		ReplaceAllString(logs, `"$1":_`)
 	for _, c := range kba.DemoDirectory().Customers() {
 		for _, s := range append([]string{c.Account, c.Zip, c.SSNLast4, c.PIN, kba.AnswerDigits(c, "dob"), "01011990"}, c.Phones...) {
 			if strings.Contains(logs, s) {
