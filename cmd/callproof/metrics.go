@@ -67,4 +67,3 @@ func newMetrics() *metrics {
 	reg.MustRegister(m.live, m.calls, m.duration, m.rejected)
 	return m
 }
-
