@@ -131,7 +131,11 @@ func (r *Receiver) Digit(d byte, src DigitSource) {
 	r.mu.Unlock()
 	if dup {
 		r.duplicates.Add(1)
+		totals.duplicates.Add(1)
 		return
+	}
+	if src <= SourceInband {
+		totals.digits[src].Add(1)
 	}
 	r.send(Event{Type: EventDTMF, Digit: d, Source: src})
 }
@@ -140,6 +144,7 @@ func (r *Receiver) Digit(d byte, src DigitSource) {
 // configured and the mode allowing in-band digits, the block is searched for tones.
 func (r *Receiver) Audio(pcm []int16) {
 	r.frames.Add(1)
+	totals.framesIn.Add(1)
 	if r.cfg.Detector == nil || r.cfg.Mode == DTMFEvents {
 		return
 	}
@@ -166,6 +171,7 @@ func (r *Receiver) Hangup(err error) {
 	case r.events <- Event{Type: EventHangup, Err: err}:
 	default:
 		r.dropped.Add(1)
+		totals.eventsDropped.Add(1)
 	}
 	close(r.events)
 }
@@ -197,5 +203,6 @@ func (r *Receiver) send(ev Event) {
 	case r.events <- ev:
 	default:
 		r.dropped.Add(1)
+		totals.eventsDropped.Add(1)
 	}
 }

@@ -198,8 +198,10 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 			a.auditSource = stream
 		}
 	}
+	a.metrics = newMetrics()
+	a.metrics.agentHub(a.hub)
 	engineOpts := []ivr.Option{ivr.WithLogger(log.Named("ivr")), ivr.WithPasscodes(passcodes{a.otp}),
-		ivr.WithReplay(a.replay), ivr.WithRecorder(auditRecorder{sink})}
+		ivr.WithReplay(countedReplay{a.replay, a.metrics}), ivr.WithRecorder(countedRecorder{auditRecorder{sink}, a.metrics})}
 	if len(cfg.CRMWebhookURLs) > 0 {
 		// With Redis the queue is shared, so any node delivers what any node queued; else it
 		// is a journal in the data directory.
@@ -225,7 +227,8 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		InterDigitTimeout: cfg.InterDigitTimeout,
 		Lockout:           lockout,
 		Policies:          policies,
-	}, a.catalog, a.directory, a.attempts, a.signer, a.hub, serverKey, engineOpts...)
+	}, a.catalog, a.directory, countedAttempts{a.attempts, a.metrics}, a.signer, countedPublisher{a.hub, a.metrics},
+		serverKey, engineOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +237,6 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 		return nil, err
 	}
 	a.limiter = media.NewAddrLimiter(cfg.StreamsPerMinute, cfg.StreamsBurst, 65536)
-	a.metrics = newMetrics()
 	if a.crm != nil {
 		a.metrics.webhookStates(a.crm)
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile make the HTTP listener serve HTTPS and WSS (PEM files).
 	TLSCertFile string `yaml:"tls_cert_file"`
 	TLSKeyFile  string `yaml:"tls_key_file"`
+	// Admin is the listen address of the admin listener (Go pprof profiles and /metrics);
+	// empty, the default, disables it. It has no authentication: bind it to loopback or a
+	// management network only.
+	Admin string `yaml:"admin"`
 	// SIP and AudioSocket are the SIP and AudioSocket listen addresses; empty disables them.
 	SIP         string `yaml:"sip"`
 	AudioSocket string `yaml:"audiosocket"`
@@ -211,7 +215,7 @@ func parseConfig(data []byte, cfg *Config) error {
 // applyEnv overlays CALLPROOF_* variables.
 func applyEnv(cfg *Config, getenv func(string) string) error {
 	str := map[string]*string{
-		"http": &cfg.HTTP, "sip": &cfg.SIP, "audiosocket": &cfg.AudioSocket, "data": &cfg.Data,
+		"http": &cfg.HTTP, "admin": &cfg.Admin, "sip": &cfg.SIP, "audiosocket": &cfg.AudioSocket, "data": &cfg.Data,
 		"directory": &cfg.Directory, "redis": &cfg.Redis, "agent_keys_file": &cfg.AgentKeysFile,
 		"otp_webhook": &cfg.OTPWebhook, "public_url": &cfg.PublicURL,
 		"twilio_auth_token": &cfg.TwilioAuthToken, "twilio_auth_token_file": &cfg.TwilioAuthTokenFile,
@@ -330,6 +334,7 @@ func parseServerFlags(demo bool, args []string, getenv func(string) string, stde
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", "", "YAML configuration file")
 	httpAddr := fs.String("http", "", "HTTP listen address (default :8080)")
+	adminAddr := fs.String("admin", "", "admin listen address for pprof and /metrics (default off; loopback only)")
 	sipAddr := fs.String("sip", "", "SIP listen address, UDP and TCP (e.g. :5060)")
 	asAddr := fs.String("audiosocket", "", "Asterisk AudioSocket listen address (e.g. :9092)")
 	data := fs.String("data", "", "data directory (keys, audit log)")
@@ -360,6 +365,7 @@ func parseServerFlags(demo bool, args []string, getenv func(string) string, stde
 	}
 	set := map[string]func(){}
 	set["http"] = func() { cfg.HTTP = *httpAddr }
+	set["admin"] = func() { cfg.Admin = *adminAddr }
 	set["sip"] = func() { cfg.SIP = *sipAddr }
 	set["audiosocket"] = func() { cfg.AudioSocket = *asAddr }
 	set["data"] = func() { cfg.Data = *data }
@@ -447,6 +453,11 @@ func (c *Config) finish(demo bool) error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
 		return fmt.Errorf("http address %q: %w", c.HTTP, err)
+	}
+	if c.Admin != "" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			return fmt.Errorf("admin address %q: %w", c.Admin, err)
+		}
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

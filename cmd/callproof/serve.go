@@ -58,6 +58,15 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		app.Close()
 		return err
 	}
+	adminAddr, err := app.ListenAdmin()
+	if err != nil {
+		ln.Close()
+		app.Close()
+		return err
+	}
+	if demo && adminAddr != nil {
+		fmt.Fprintf(stdout, "admin (pprof, metrics) on http://%s/debug/pprof/\n", adminAddr)
+	}
 	if demo {
 		printDemoBanner(stdout, app, ln.Addr(), asAddr, sipAddr)
 	}

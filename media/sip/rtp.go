@@ -325,6 +325,7 @@ func (s *stream) writeLoop() {
 		due := anchor.Add(time.Duration(n) * media.FrameDuration)
 		if late := time.Since(due); late > maxLate {
 			s.stats.late.Add(1)
+			media.CountLateFrame()
 			s.hdr.Timestamp += uint32(late/media.FrameDuration) * media.FrameSamples
 			anchor, n = time.Now(), 0
 			due = anchor
@@ -349,6 +350,7 @@ func (s *stream) sendFrame() {
 				s.stats.framesOut.Add(1)
 			} else {
 				s.stats.drops.Add(1)
+				media.CountDroppedFrame()
 			}
 		}
 	}
@@ -381,6 +383,7 @@ func (p *playout) push(clip *media.Clip, mark string) error {
 	}
 	if len(p.q) >= maxQueue {
 		p.stats.drops.Add(1)
+		media.CountRefusedPrompt()
 		return media.ErrBackpressure
 	}
 	if p.q == nil {

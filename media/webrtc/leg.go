@@ -179,6 +179,7 @@ func (l *Leg) Play(clip *media.Clip, mark string) error {
 		return nil
 	default:
 		l.stats.drops.Add(1)
+		media.CountRefusedPrompt()
 		return media.ErrBackpressure
 	}
 }
@@ -498,6 +499,7 @@ func (l *Leg) writeLoop() {
 			due := anchor.Add(time.Duration(n) * media.FrameDuration)
 			if late := time.Since(due); late > maxLate {
 				l.stats.late.Add(1)
+				media.CountLateFrame()
 				anchor, n = time.Now(), 0
 				due = anchor
 			}

@@ -284,6 +284,7 @@ func (l *Leg) Play(clip *media.Clip, mark string) error {
 		return nil
 	default:
 		l.stats.drops.Add(1)
+		media.CountRefusedPrompt()
 		return media.ErrBackpressure
 	}
 }

@@ -299,6 +299,7 @@ func (s *Stream) Play(clip *media.Clip, mark string) error {
 		return nil
 	default:
 		s.count.Drops.Add(1)
+		media.CountRefusedPrompt()
 		return media.ErrBackpressure
 	}
 }
