@@ -58,7 +58,7 @@ type node struct {
 	sip string
 }
 
-func startNode(t *testing.T, mutate func(*Config)) *node {
+func startNode(t testing.TB, mutate func(*Config)) *node {
 	t.Helper()
 	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", SIP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
 	if mutate != nil {
@@ -108,7 +108,7 @@ func startNode(t *testing.T, mutate func(*Config)) *node {
 }
 
 // callCLI runs `callproof call` against n and returns its exit error and output.
-func (n *node) callCLI(t *testing.T, args ...string) (error, string) {
+func (n *node) callCLI(t testing.TB, args ...string) (error, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	args = append([]string{"call", "--server", n.url, "--agent-key", testAgentKey, "--timeout", "60s",
