@@ -42,9 +42,9 @@ type Config struct {
 	// Directory is a customer directory YAML file; empty uses the embedded demo directory
 	// (demo only: serve requires one).
 	Directory string `yaml:"directory"`
-	// Redis is the Redis URL for shared state (redis://host:6379/0, rediss:// for TLS,
-	// redis://h1,h2?cluster=true style per sessions/redis, redis-sentinel://host/master);
-	// empty keeps state in memory. RedisPassword(File) keeps the password off the URL.
+	// Redis is the Redis URL for shared state (redis://host:6379/0, rediss:// for TLS;
+	// Cluster redis://h1:6379?addr=h2:6379&addr=h3:6379 or one seed with ?cluster=true;
+	// Sentinel redis-sentinel://s1:26379/master?addr=s2:26379); empty keeps state in memory. RedisPassword(File) keeps the password off the URL.
 	Redis             string `yaml:"redis"`
 	RedisPassword     string `yaml:"redis_password"`
 	RedisPasswordFile string `yaml:"redis_password_file"`

@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/callproof/callproof/sessions/redis"
 )
 
 // agentKeyFile is where the demo keeps its agent key, so `callproof call` on the same machine
@@ -30,6 +32,9 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if cfg.Redis != "" {
+		redis.RouteClientLogs(log.Named("redis-client"))
+	}
 	if demo && len(cfg.AgentKeys) == 0 {
 		key, err := demoAgentKey(cfg.Data)
 		if err != nil {

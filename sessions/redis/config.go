@@ -320,6 +320,9 @@ func checkAddr(a string) error {
 	if err != nil || host == "" {
 		return fmt.Errorf("%w: address %q: want host:port", ErrBadConfig, a)
 	}
+	if strings.Contains(host, ",") {
+		return fmt.Errorf("%w: address %q: one host per address; give more nodes with ?addr=host:port", ErrBadConfig, a)
+	}
 	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
 		return fmt.Errorf("%w: address %q: bad port", ErrBadConfig, a)
 	}

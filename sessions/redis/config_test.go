@@ -105,6 +105,7 @@ func TestConfigErrors(t *testing.T) {
 		{"negative db", Config{URL: "redis://h/-1"}},
 		{"long path", Config{URL: "redis://h/1/2"}},
 		{"bad port", Config{URL: "redis://h:99999"}},
+		{"comma-separated hosts", Config{URL: "redis://h1,h2?cluster=true"}},
 		{"bad addr param", Config{URL: "redis://h?addr=nohost"}},
 		{"bad duration", Config{URL: "redis://h?dial_timeout=soon"}},
 		{"bad cluster flag", Config{URL: "redis://h?cluster=maybe"}},
