@@ -396,13 +396,37 @@ func watchAgent(ctx context.Context, server, key, call string) (<-chan sessions.
 	go func() {
 		defer close(done)
 		defer close(ch)
+		last := ""
 		for {
 			_, data, err := conn.ReadMessage()
 			if err != nil {
 				return
 			}
+			// The server refuses a subscription while its message log is unavailable (its
+			// state store is down); subscribe again, from the last message seen, until it
+			// answers or the call ends.
+			var reply struct{ Type, Call, Reason string }
+			if json.Unmarshal(data, &reply) == nil && reply.Type == "error" && reply.Call == call &&
+				strings.Contains(reply.Reason, "unavailable") {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
+				sub := map[string]any{"type": "subscribe", "call": call}
+				if last != "" {
+					sub["after"] = last
+				}
+				if conn.WriteJSON(sub) != nil {
+					return
+				}
+				continue
+			}
 			var m sessions.AgentMessage
 			if json.Unmarshal(data, &m) == nil && m.Call == call {
+				if m.ID != "" {
+					last = m.ID
+				}
 				select {
 				case ch <- m:
 				default:
