@@ -83,7 +83,11 @@ func (s *Store) Append(ctx context.Context, m sessions.AgentMessage) (sessions.A
 	}
 	m.ID = ""
 	m.AMR = slices.Clone(m.AMR)
-	data, err := json.Marshal(m)
+	stored := m
+	if s.sealer != nil && m.Token != "" {
+		stored.Token = s.sealer.seal(m.Token, m.Call)
+	}
+	data, err := json.Marshal(stored)
 	if err != nil {
 		return sessions.AgentMessage{}, fmt.Errorf("%w: %v", sessions.ErrBadMessage, err)
 	}
@@ -190,6 +194,14 @@ func (s *Store) decode(call string, entries []goredis.XMessage) []sessions.Agent
 			continue
 		}
 		m.ID, m.Call = e.ID, call
+		if m.Token != "" {
+			tok, err := s.sealer.open(m.Token, call)
+			if err != nil {
+				s.log.Error("agent log: a token does not unseal (do all nodes share the server key?): delivered without it",
+					zap.String("call", call), zap.String("id", e.ID))
+			}
+			m.Token = tok
+		}
 		out = append(out, m)
 	}
 	return out

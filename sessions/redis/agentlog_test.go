@@ -345,3 +345,35 @@ func TestEventIDsOrderedAcrossCallsAndNodes(t *testing.T) {
 		t.Fatalf("id %s after losing the last-id key, not after %s", next.ID, last.ID)
 	}
 }
+
+// With WithSealKey a verified call's token is sealed in Redis and comes back whole from any
+// node with the same key; a node with another key (or none) delivers the message without it.
+func TestAgentLogSealsTokens(t *testing.T) {
+	addr, prefix := redistest.Addr(t), redistest.Prefix()
+	key := []byte("0123456789abcdef0123456789abcdef")
+	a, b := open(t, addr, prefix, redis.WithSealKey(key)), open(t, addr, prefix, redis.WithSealKey(key))
+	other, none := open(t, addr, prefix, redis.WithSealKey([]byte("another deployment's key"))), open(t, addr, prefix)
+	const tok = "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJjdXNfYWRhIn0.c2lnbmF0dXJl"
+	appendAll(t, a, sessions.AgentMessage{Type: "verified", Call: "S1", Level: "reasonable", Token: tok}, stepMsg("S1", "ask_dob"))
+	ctx := context.Background()
+	entries, err := raw(t, addr).XRange(ctx, prefix+"{agent}:call:S1", "-", "+").Result()
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("XRANGE: %v %v", entries, err)
+	}
+	if stored := fmt.Sprint(entries[0].Values); strings.Contains(stored, tok) || strings.Contains(stored, "c2lnbmF0dXJl") ||
+		!strings.Contains(stored, "sealed.v1.") {
+		t.Fatalf("the token is stored in clear: %s", stored)
+	}
+	for name, s := range map[string]*redis.Store{"same node": a, "other node": b} {
+		got, err := s.Since(ctx, "S1", "")
+		if err != nil || len(got) != 2 || got[0].Token != tok || got[0].Level != "reasonable" {
+			t.Fatalf("%s: Since = %+v, %v; want the token back", name, got, err)
+		}
+	}
+	for name, s := range map[string]*redis.Store{"another key": other, "no key": none} {
+		got, err := s.Since(ctx, "S1", "")
+		if err != nil || len(got) != 2 || got[0].Type != "verified" || got[0].Token != "" {
+			t.Fatalf("%s: Since = %+v, %v; want the message without its token", name, got, err)
+		}
+	}
+}

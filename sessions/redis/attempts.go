@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -15,15 +16,18 @@ const maxKeyLen = 512
 
 // The attempt scripts. KEYS[1] is the failure counter and KEYS[2] the lock; both carry the
 // subject's hash tag, so each script touches one Cluster slot and runs atomically. Each
-// returns {locked (0|1), failures, lock ms left}. The lock's value is the failure count that
-// set it (the rule's Max).
+// returns {locked (0|1), failures or the lock's value, lock ms left, counter, counter ms left}:
+// the first three are the caller's answer, the last two what the mirror keeps. The lock's
+// value is the failure count that set it (the rule's Max).
 var (
 	checkScript = goredis.NewScript(`
 local left = redis.call('PTTL', KEYS[2])
+local n = tonumber(redis.call('GET', KEYS[1])) or 0
+local ttl = redis.call('PTTL', KEYS[1])
 if left > 0 then
-  return {1, tonumber(redis.call('GET', KEYS[2])) or 0, left}
+  return {1, tonumber(redis.call('GET', KEYS[2])) or 0, left, n, ttl}
 end
-return {0, tonumber(redis.call('GET', KEYS[1])) or 0, 0}
+return {0, n, 0, n, ttl}
 `)
 
 	// ARGV: max, window ms, lock ms. The window starts at the first failure; failures while
@@ -31,7 +35,8 @@ return {0, tonumber(redis.call('GET', KEYS[1])) or 0, 0}
 	failScript = goredis.NewScript(`
 local left = redis.call('PTTL', KEYS[2])
 if left > 0 then
-  return {1, tonumber(redis.call('GET', KEYS[2])) or tonumber(ARGV[1]), left}
+  local n = tonumber(redis.call('GET', KEYS[1])) or 0
+  return {1, tonumber(redis.call('GET', KEYS[2])) or tonumber(ARGV[1]), left, n, redis.call('PTTL', KEYS[1])}
 end
 local n = redis.call('INCR', KEYS[1])
 if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then
@@ -40,9 +45,9 @@ end
 if n >= tonumber(ARGV[1]) then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[3])
   redis.call('DEL', KEYS[1])
-  return {1, tonumber(ARGV[1]), tonumber(ARGV[3])}
+  return {1, tonumber(ARGV[1]), tonumber(ARGV[3]), 0, -2}
 end
-return {0, n, 0}
+return {0, n, 0, n, redis.call('PTTL', KEYS[1])}
 `)
 
 	resetScript = goredis.NewScript(`return redis.call('DEL', KEYS[1], KEYS[2])`)
@@ -60,7 +65,8 @@ func checkKey(key string) error {
 	return nil
 }
 
-// Check implements sessions.Attempts.
+// Check implements sessions.Attempts. Like Fail, Reset and Consume it runs behind the epoch
+// check (see guarded): an answer read from a Redis that lost its data is never given.
 func (s *Store) Check(ctx context.Context, key string) (sessions.LockState, error) {
 	if err := ctx.Err(); err != nil {
 		return sessions.LockState{}, err
@@ -70,7 +76,18 @@ func (s *Store) Check(ctx context.Context, key string) (sessions.LockState, erro
 	if err := checkKey(key); err != nil {
 		return sessions.LockState{}, err
 	}
-	return s.lockState("check", checkScript.Run(ctx, s.rdb, s.attemptKeys(key)))
+	var cmd *goredis.Cmd
+	if err := s.guarded(ctx, "check", func(p goredis.Pipeliner) {
+		cmd = checkScript.Eval(ctx, p, s.attemptKeys(key))
+	}); err != nil {
+		return sessions.LockState{}, err
+	}
+	r, err := s.attemptReply("check", cmd)
+	if err != nil {
+		return sessions.LockState{}, err
+	}
+	s.mirror.observe(key, r, s.now())
+	return r.state(), nil
 }
 
 // Fail implements sessions.Attempts in one Lua script (atomic across nodes).
@@ -86,8 +103,24 @@ func (s *Store) Fail(ctx context.Context, key string, r sessions.Rule) (sessions
 	if err := r.Validate(); err != nil {
 		return sessions.LockState{}, err
 	}
-	return s.lockState("fail", failScript.Run(ctx, s.rdb, s.attemptKeys(key),
-		r.Max, ms(r.Window), ms(r.LockFor)))
+	var cmd *goredis.Cmd
+	err := s.guarded(ctx, "fail", func(p goredis.Pipeliner) {
+		cmd = failScript.Eval(ctx, p, s.attemptKeys(key), r.Max, ms(r.Window), ms(r.LockFor))
+	})
+	if err != nil {
+		if errors.Is(err, ErrStateLost) && cmd != nil && cmd.Err() == nil {
+			// The failure happened; Redis counted it on data it lost. Count it on what this
+			// node holds, which is what it writes back.
+			s.mirror.bump(key, r, s.now())
+		}
+		return sessions.LockState{}, err
+	}
+	rep, err := s.attemptReply("fail", cmd)
+	if err != nil {
+		return sessions.LockState{}, err
+	}
+	s.mirror.observe(key, rep, s.now())
+	return rep.state(), nil
 }
 
 // Reset implements sessions.Attempts.
@@ -100,25 +133,29 @@ func (s *Store) Reset(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if err := resetScript.Run(ctx, s.rdb, s.attemptKeys(key)).Err(); err != nil {
+	var cmd *goredis.Cmd
+	if err := s.guarded(ctx, "reset", func(p goredis.Pipeliner) {
+		cmd = resetScript.Eval(ctx, p, s.attemptKeys(key))
+	}); err != nil {
+		return err
+	}
+	if err := cmd.Err(); err != nil {
 		return s.fail("reset", err)
 	}
+	s.mirror.forget(key)
 	return nil
 }
 
-func (s *Store) lockState(op string, cmd *goredis.Cmd) (sessions.LockState, error) {
+func (s *Store) attemptReply(op string, cmd *goredis.Cmd) (attemptReply, error) {
 	v, err := cmd.Int64Slice()
 	if err != nil {
-		return sessions.LockState{}, s.fail(op, err)
+		return attemptReply{}, s.fail(op, err)
 	}
-	if len(v) != 3 {
-		return sessions.LockState{}, s.fail(op, errShape)
+	if len(v) != 5 {
+		return attemptReply{}, s.fail(op, errShape)
 	}
-	st := sessions.LockState{Failures: int(v[1])}
-	if v[0] == 1 {
-		st.Locked, st.RetryAfter = true, time.Duration(v[2])*time.Millisecond
-	}
-	return st, nil
+	return attemptReply{locked: v[0] == 1, shown: v[1], lockLeft: time.Duration(v[2]) * time.Millisecond,
+		failCount: v[3], failTTL: time.Duration(v[4]) * time.Millisecond}, nil
 }
 
 // ms renders d in whole milliseconds, at least 1.

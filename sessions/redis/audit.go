@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,11 @@ import (
 // acknowledging an entry only once it is on disk. A record is never lost when a node dies:
 // it is in Redis from the moment Append returns, and an entry the writer read but did not
 // acknowledge is read again (its own pending entries first) when the writer restarts.
+//
+// When Redis loses its data, the records appended in the last recentAuditAge that the writer
+// had not yet taken are gone from the stream: each node keeps its last recentAuditMax records
+// of that age in memory and appends them again once it notices the loss (the writer drops the
+// ones it already has, by id).
 type AuditStream struct {
 	s        *Store
 	stream   string
@@ -29,6 +35,22 @@ type AuditStream struct {
 	mu      sync.Mutex
 	created bool
 	pending bool // still reading own pending entries ("0") before new ones (">")
+
+	recentMu sync.Mutex
+	recent   []recentRecord // ring of the last records appended, oldest at next
+	next     int
+}
+
+// What a node keeps of its own records, to append again after Redis lost its data. The
+// writer's dedup window (audit.DefaultDedupWindow) is larger, so none is written twice.
+const (
+	recentAuditMax = 1024
+	recentAuditAge = 10 * time.Minute
+)
+
+type recentRecord struct {
+	data []byte
+	at   time.Time
 }
 
 var (
@@ -39,7 +61,11 @@ var (
 // AuditStream returns the deployment's audit stream; consumer names this node in the
 // writers' consumer group (a stable node name keeps its pending entries across restarts).
 func (s *Store) AuditStream(consumer string) *AuditStream {
-	return &AuditStream{s: s, stream: s.prefix + "{audit}:records", group: "audit-writer", consumer: consumer, pending: true}
+	a := &AuditStream{s: s, stream: s.prefix + "{audit}:records", group: "audit-writer", consumer: consumer, pending: true}
+	s.epochMu.Lock()
+	s.audits = append(s.audits, a)
+	s.epochMu.Unlock()
+	return a
 }
 
 // Append validates r and adds it to the stream; it returns once Redis has it.
@@ -59,7 +85,46 @@ func (a *AuditStream) Append(ctx context.Context, r audit.Record) error {
 	if err := a.s.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: a.stream, Values: map[string]any{"r": data}}).Err(); err != nil {
 		return a.s.fail("audit append", err)
 	}
+	a.remember(data)
 	return nil
+}
+
+// remember keeps data in the ring of recent records.
+func (a *AuditStream) remember(data []byte) {
+	a.recentMu.Lock()
+	defer a.recentMu.Unlock()
+	r := recentRecord{data: data, at: a.s.now()}
+	if len(a.recent) < recentAuditMax {
+		a.recent = append(a.recent, r)
+		return
+	}
+	a.recent[a.next] = r
+	a.next = (a.next + 1) % recentAuditMax
+}
+
+// reappend appends the recent records again, oldest first, after Redis lost its data. It
+// returns how many it appended.
+func (a *AuditStream) reappend(ctx context.Context) (int, error) {
+	now := a.s.now()
+	a.recentMu.Lock()
+	var todo [][]byte
+	for i := range a.recent {
+		r := a.recent[(a.next+i)%len(a.recent)]
+		if now.Sub(r.at) < recentAuditAge {
+			todo = append(todo, r.data)
+		}
+	}
+	a.recentMu.Unlock()
+	for batch := range slices.Chunk(todo, pipelineBatch) {
+		if err := a.s.pipelined(ctx, func(p goredis.Pipeliner) {
+			for _, data := range batch {
+				p.XAdd(ctx, &goredis.XAddArgs{Stream: a.stream, Values: map[string]any{"r": data}})
+			}
+		}); err != nil {
+			return 0, a.s.fail("audit reappend", err)
+		}
+	}
+	return len(todo), nil // the writer's next read finds no group and creates it again
 }
 
 // Receive implements audit.Source: this consumer's pending entries first, then new ones,
@@ -104,6 +169,9 @@ func (a *AuditStream) read(ctx context.Context, id string, block time.Duration) 
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			a.created, a.pending = false, true // Redis lost the stream: create the group again
 		}
 		return nil, a.s.fail("audit receive", err)
 	}

@@ -84,9 +84,45 @@ func WithCatchUp(d time.Duration) Option {
 	}
 }
 
+// WithHealthInterval sets how often the Store checks that Redis answers and still holds its
+// data (default DefaultHealthInterval). Operations that fail also start a check at once.
+func WithHealthInterval(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.healthEvery = d
+		}
+	}
+}
+
+// WithRestoreGrace sets how long, after a node found that Redis lost its data, every node
+// refuses lockout and single-use operations while the nodes write back what they hold
+// (default DefaultRestoreGrace). It must exceed the health interval of every node.
+func WithRestoreGrace(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.grace = d
+		}
+	}
+}
+
+// WithMirrorSize bounds the lockout states, and separately the single-use ids, that the
+// Store keeps in memory to write back when Redis loses its data (default DefaultMirrorSize).
+func WithMirrorSize(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.mirror = newMirror(n)
+		}
+	}
+}
+
 // Store is Callproof's state in Redis, shared by every node that opens the same Redis with
 // the same prefix. It implements sessions.Attempts, sessions.Replay, sessions.AgentLog and
 // sessions.AgentWatcher, and is safe for concurrent use.
+//
+// Once connected, a Store watches Redis (see Status) and notices when Redis came back without
+// its data; it then writes back the lockout states and single-use ids it holds and refuses
+// lockout and single-use operations until every node has had the time to do the same (see
+// the package documentation, "When Redis loses its data").
 type Store struct {
 	rdb            goredis.UniversalClient
 	log            *zap.Logger
@@ -99,10 +135,34 @@ type Store struct {
 	maxReplayCalls int64
 	catchUp        time.Duration
 	opTimeout      time.Duration // bounds every operation
+	sealer         *tokenSealer  // WithSealKey: agent log tokens sealed at rest
+	addrs          []string      // for logs and errors
+	tls            bool
 
-	indexKey    string // sorted set of calls by latest entry
-	lastKey     string // the last event id handed out
-	wakeChannel string // Pub/Sub notifications
+	indexKey     string // sorted set of calls by latest entry
+	lastKey      string // the last event id handed out
+	wakeChannel  string // Pub/Sub notifications
+	epochKey     string // this Redis's data generation (see epoch.go)
+	restoringKey string // present while nodes write back what Redis lost
+
+	healthEvery time.Duration
+	grace       time.Duration
+	mirror      *mirror
+
+	epochMu   sync.Mutex
+	epoch     string         // the generation this node trusts; "" before the first contact
+	audits    []*AuditStream // re-appended after a loss
+	epochSeen time.Time      // when the epoch's TTL was last refreshed
+
+	statusMu sync.Mutex
+	status   Status
+	onStatus func(Status)
+
+	ctx         context.Context // cancelled by Close: bounds the monitor's work
+	cancel      context.CancelFunc
+	kick        chan struct{} // cap 1: check Redis now
+	monitorOnce sync.Once
+	monitorDone chan struct{} // closed when the monitor has exited (or never started)
 
 	prunedAt  atomic.Int64 // unix ms of the last index prune
 	closed    atomic.Bool
@@ -117,10 +177,25 @@ var (
 	_ sessions.AgentWatcher = (*Store)(nil)
 )
 
-// Open connects to Redis as cfg says and checks the connection with a PING, bounded by ctx
-// and the dial and read timeouts. A nil log means zap.NewNop(). A bad cfg gives ErrBadConfig;
-// an unreachable Redis an error wrapping sessions.ErrUnavailable.
+// Open connects to Redis as cfg says and checks the connection (New, then Connect), bounded by
+// ctx and the dial and read timeouts. A nil log means zap.NewNop(). A bad cfg gives
+// ErrBadConfig; an unreachable Redis an error wrapping sessions.ErrUnavailable.
 func Open(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*Store, error) {
+	s, err := New(cfg, log, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New returns a Store for cfg without touching the network: go-redis connects on first use
+// and reconnects by itself. Call Connect once before use. A nil log means zap.NewNop(). Only a
+// bad cfg is an error (ErrBadConfig).
+func New(cfg Config, log *zap.Logger, opts ...Option) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -139,23 +214,54 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*St
 		maxReplayCalls: sessions.DefaultMaxCalls,
 		catchUp:        DefaultCatchUp,
 		opTimeout:      o.DialTimeout + o.ReadTimeout + o.WriteTimeout,
+		healthEvery:    DefaultHealthInterval,
+		grace:          DefaultRestoreGrace,
+		mirror:         newMirror(DefaultMirrorSize),
+		kick:           make(chan struct{}, 1),
+		monitorDone:    make(chan struct{}),
+		status:         Status{State: StateDown, Err: errNotConnected},
 	}
 	for _, opt := range opts {
 		opt(s)
 	}
+	s.status.Since = s.now()
 	s.indexKey = s.prefix + "{agent}:calls"
 	s.lastKey = s.prefix + "{agent}:last"
 	s.wakeChannel = s.prefix + "agent:wake"
+	s.epochKey = s.prefix + "epoch"
+	s.restoringKey = s.prefix + "restoring"
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.rdb = goredis.NewUniversalClient(o)
-	pctx, cancel := context.WithTimeout(ctx, o.DialTimeout+o.ReadTimeout)
+	s.addrs, s.tls = o.Addrs, o.TLSConfig != nil
+	return s, nil
+}
+
+// Connect makes the first contact with Redis, bounded by ctx and the dial and read timeouts,
+// and starts the Store's health monitor (stopped by Close). An error wraps
+// sessions.ErrUnavailable; the Store stays usable and its operations work, failing closed,
+// once Redis answers. At this first contact a Redis without an epoch is taken as fresh: if it
+// lost its data, the nodes already running notice and restore (see the package
+// documentation).
+func (s *Store) Connect(ctx context.Context) error {
+	defer s.monitorOnce.Do(func() { go s.monitor() })
+	if s.closed.Load() {
+		return s.fail("connect", sessions.ErrClosed)
+	}
+	pctx, cancel := context.WithTimeout(ctx, s.opTimeout)
 	defer cancel()
 	if err := s.rdb.Ping(pctx).Err(); err != nil {
-		_ = s.rdb.Close()
-		return nil, fmt.Errorf("redis: open %s %v: %w: %w", topo, o.Addrs, sessions.ErrUnavailable, err)
+		err = fmt.Errorf("redis: open %s %v: %w: %w", s.topology, s.addrs, sessions.ErrUnavailable, err)
+		s.setStatus(StateDown, err)
+		return err
 	}
-	log.Info("redis connected", zap.String("topology", topo), zap.Strings("addrs", o.Addrs),
-		zap.String("prefix", s.prefix), zap.Bool("tls", o.TLSConfig != nil))
-	return s, nil
+	if err := s.adopt(pctx, false); err != nil {
+		s.setStatus(StateDown, err)
+		return err
+	}
+	s.setStatus(StateUp, nil)
+	s.log.Info("redis connected", zap.String("topology", s.topology), zap.Strings("addrs", s.addrs),
+		zap.String("prefix", s.prefix), zap.Bool("tls", s.tls))
+	return nil
 }
 
 // Close closes the connections. Feeds from Watch should be closed first. Later calls return
@@ -163,6 +269,9 @@ func Open(ctx context.Context, cfg Config, log *zap.Logger, opts ...Option) (*St
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.cancel()
+		s.monitorOnce.Do(func() { close(s.monitorDone) }) // never started
+		<-s.monitorDone
 		s.closeErr = s.rdb.Close()
 	})
 	return s.closeErr
@@ -195,9 +304,13 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 // fail wraps a Redis error so that it matches sessions.ErrUnavailable (and still the cause,
 // such as context.Canceled). Messages name the operation, never a key or a value.
 func (s *Store) fail(op string, err error) error {
+	if errors.Is(err, sessions.ErrUnavailable) {
+		return err
+	}
 	if s.closed.Load() {
 		return fmt.Errorf("redis %s: %w: %w", op, sessions.ErrUnavailable, sessions.ErrClosed)
 	}
+	s.checkNow()
 	return fmt.Errorf("redis %s: %w: %w", op, sessions.ErrUnavailable, err)
 }
 

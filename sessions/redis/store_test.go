@@ -301,7 +301,7 @@ func TestKeysArePrefixedWithTTLs(t *testing.T) {
 	keys, err := rc.Keys(ctx, prefix+"*").Result()
 	must(err)
 	sort.Strings(keys)
-	want := []string{"attempts:{subj1}:fail", "attempts:{subj2}:lock", "replay:jti1", "{agent}:call:CA1", "{agent}:calls", "{agent}:last"}
+	want := []string{"attempts:{subj1}:fail", "attempts:{subj2}:lock", "epoch", "replay:jti1", "{agent}:call:CA1", "{agent}:calls", "{agent}:last"}
 	for i := range want {
 		want[i] = prefix + want[i]
 	}
@@ -335,7 +335,8 @@ func TestOpenUnreachableFailsQuickly(t *testing.T) {
 // with ErrUnavailable within the timeouts; after a restart the Store works again.
 func TestRedisDownThenBack(t *testing.T) {
 	srv := redistest.Start(t)
-	s := open(t, srv.Addr, redistest.Prefix())
+	s := open(t, srv.Addr, redistest.Prefix(), redis.WithHealthInterval(50*time.Millisecond),
+		redis.WithRestoreGrace(300*time.Millisecond))
 	ctx := context.Background()
 	r := sessions.Rule{Max: 3, Window: time.Minute, LockFor: time.Minute}
 	ops := map[string]func() error{

@@ -129,7 +129,38 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart stops the server if it runs and starts it again on the same port, empty.
+// Kill kills the server with SIGKILL, as a crash would, and waits for it. Killing a stopped
+// server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.cmd, s.done = nil, nil
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Reserve returns a private server on a free loopback port without starting it, for a test
+// whose Redis is down when it begins: Restart starts it. It is stopped when t ends.
+func Reserve(t testing.TB) *Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redistest: redis-server not found (install it: apt-get install redis-server): %v", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	s := &Server{t: t, dir: t.TempDir(), port: port, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Restart stops the server if it runs and starts it again on the same port, empty (or starts
+// a Reserved server for the first time).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
