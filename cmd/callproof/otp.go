@@ -49,7 +49,7 @@ func (p passcodes) Check(ctx context.Context, subject, keyed string) (bool, int,
 
 // newPasscodes builds the passcode service and its senders from the configuration. The demo
 // without a webhook delivers to its console and the /phone page's inbox.
-func newPasscodes(cfg Config, demo bool, serverKey []byte, console io.Writer, log *zap.Logger) (*otp.Service, *otp.Inbox, error) {
+func newPasscodes(cfg Config, demo bool, serverKey []byte, store otp.Store, console io.Writer, log *zap.Logger) (*otp.Service, *otp.Inbox, error) {
 	r := &otp.Router{}
 	var inbox *otp.Inbox
 	switch {
@@ -85,7 +85,7 @@ func newPasscodes(cfg Config, demo bool, serverKey []byte, console io.Writer, lo
 	}
 	m := hmac.New(sha256.New, serverKey)
 	m.Write([]byte("callproof otp v1"))
-	svc, err := otp.NewService(otp.Config{HMACKey: m.Sum(nil)}, otp.NewMemory(), r, otp.WithLogger(log))
+	svc, err := otp.NewService(otp.Config{HMACKey: m.Sum(nil)}, store, r, otp.WithLogger(log))
 	if err != nil {
 		return nil, nil, fmt.Errorf("passcodes: %w", err)
 	}
