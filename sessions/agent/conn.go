@@ -41,14 +41,16 @@ type conn struct {
 	queued atomic.Int64  // live messages queued or being written
 	wake   chan struct{} // cap 1: the queue has something
 
-	closing    atomic.Bool // stop extending the read deadline
-	done       chan struct{}
-	readerDone chan struct{}
-	rawLinger  bool // the reader stopped mid-message: discard raw bytes before closing
-	killOnce   sync.Once
-	closeCode  int    // 0: the peer is gone, send nothing; set once before done closes
-	closeText  string //
-	frameSent  bool   // the library already sent the close frame
+	closing atomic.Bool // stop extending the read deadline
+	// flushOnClose makes the writer write what is queued before the close frame (Hub.Close).
+	flushOnClose atomic.Bool
+	done         chan struct{}
+	readerDone   chan struct{}
+	rawLinger    bool // the reader stopped mid-message: discard raw bytes before closing
+	killOnce     sync.Once
+	closeCode    int    // 0: the peer is gone, send nothing; set once before done closes
+	closeText    string //
+	frameSent    bool   // the library already sent the close frame
 }
 
 // maxHeld bounds the live messages held for one subscription while its replay is read; they
@@ -219,13 +221,14 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case <-c.done:
-			c.closeHandshake()
+			c.shutdown(nil)
 			return
 		case <-c.wake:
-			for _, q := range c.take() {
+			batch := c.take()
+			for i, q := range batch {
 				select {
 				case <-c.done:
-					c.closeHandshake()
+					c.shutdown(batch[i:])
 					return
 				default:
 				}
@@ -245,6 +248,21 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// shutdown ends the writer. When the hub is closing (a server draining), it first writes what
+// is still queued, rest then the queue, within the close grace: the last messages of the calls
+// that just finished reach their agents. Then it starts the closing handshake.
+func (c *conn) shutdown(rest []queued) {
+	if c.flushOnClose.Load() {
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.closeGrace))
+		for _, q := range append(rest, c.take()...) {
+			if c.ws.WritePreparedMessage(q.pm) != nil {
+				break
+			}
+		}
+	}
+	c.closeHandshake()
 }
 
 // writeFailed ends a connection whose writes fail: the reader is unblocked by closing the

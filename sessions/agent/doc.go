@@ -17,12 +17,17 @@
 // gap and no duplicate. Server messages are sessions.AgentMessage JSON (type call, step,
 // verified, not_verified) and {"type":"error","reason":"..."} for a client message it cannot
 // act on. Each message carries its event id ("id"), so an agent that reconnects resumes with
-// "after".
+// "after". Besides, a node tells the agents connected to it about itself with Status messages
+// ({"type":"status","state":"degraded","reason":"state_store_unavailable",...}, then
+// {"type":"status","state":"ok",...}): not stored in the log, which may be what is down, so
+// without an id and never replayed; sent on each change (SetStatus), and on connect while
+// degraded.
 //
 // Each connection has one reader (the handler goroutine) and one writer goroutine fed by a
 // bounded queue. Publishing never blocks on an agent: an agent that falls more than the queue
 // behind is disconnected with close code 1013 (try again later) and resumes with "after".
 // Malformed JSON closes that connection with 1007, a binary frame with 1003, an oversize
-// message with 1009; nothing else is affected. Close sends 1001 to every agent and waits for
-// all connection goroutines.
+// message with 1009; nothing else is affected. Close lets the messages already stored through
+// the hub reach the agents (briefly), sends 1001 to every agent and waits for all connection
+// goroutines.
 package agent

@@ -52,14 +52,18 @@ type Hub struct {
 	mu     sync.Mutex
 	conns  map[*conn]struct{}
 	closed bool
-	wg     sync.WaitGroup // handler goroutines (each joins its writer)
-	pumped chan struct{}  // closed when the pump has exited
+	status *Status // this node's last status (SetStatus); nil: never set
+	// undelivered holds, per call, the newest event id stored through this hub that the pump
+	// has not fanned out yet: Close waits, briefly, for it to empty.
+	undelivered map[string]sessions.EventID
+	wg          sync.WaitGroup // handler goroutines (each joins its writer)
+	pumped      chan struct{}  // closed when the pump has exited
 
 	closeOnce  sync.Once
 	nextID     atomic.Uint64
 	slow       atomic.Uint64
 	published  atomic.Uint64
-	delivered  atomic.Uint64
+	deliveredN atomic.Uint64
 	feedErrors atomic.Uint64
 }
 
@@ -73,7 +77,8 @@ func NewHub(log *zap.Logger, store Log) *Hub {
 		log = zap.NewNop()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{log: log, store: store, ctx: ctx, cancel: cancel, conns: make(map[*conn]struct{})}
+	h := &Hub{log: log, store: store, ctx: ctx, cancel: cancel, conns: make(map[*conn]struct{}),
+		undelivered: make(map[string]sessions.EventID)}
 	if w, ok := store.(sessions.AgentWatcher); ok {
 		feed, err := w.Watch(ctx)
 		if err != nil {
@@ -102,10 +107,18 @@ func (h *Hub) Publish(ctx context.Context, m sessions.AgentMessage) error {
 		if closed {
 			return ErrClosed
 		}
-		if _, err := h.store.Append(ctx, m); err != nil {
+		stored, err := h.store.Append(ctx, m)
+		if err != nil {
 			return fmt.Errorf("agent: store message: %w", err)
 		}
 		h.published.Add(1)
+		if id, err := sessions.ParseEventID(stored.ID); err == nil {
+			h.mu.Lock()
+			if cur, ok := h.undelivered[m.Call]; ok && id.Compare(cur) > 0 || !ok && len(h.undelivered) < maxUndelivered {
+				h.undelivered[m.Call] = id
+			}
+			h.mu.Unlock()
+		}
 		return nil // the pump delivers it
 	}
 	h.mu.Lock()
@@ -165,13 +178,16 @@ func (h *Hub) pump() {
 // deliver queues m for every connection that subscribed to its call and has not had it.
 // hub.mu is held.
 func (h *Hub) deliver(m sessions.AgentMessage) {
-	h.delivered.Add(1)
-	if len(h.conns) == 0 {
-		return
-	}
+	h.deliveredN.Add(1)
 	id, err := sessions.ParseEventID(m.ID)
 	if err != nil {
 		h.log.Error("agent: message without a valid event id", zap.String("call", m.Call))
+		return
+	}
+	if cur, ok := h.undelivered[m.Call]; ok && id.Compare(cur) >= 0 {
+		delete(h.undelivered, m.Call)
+	}
+	if len(h.conns) == 0 {
 		return
 	}
 	var pm *websocket.PreparedMessage
@@ -209,11 +225,13 @@ func (h *Hub) Stats() Stats {
 	h.mu.Lock()
 	n := len(h.conns)
 	h.mu.Unlock()
-	return Stats{Conns: n, Published: h.published.Load(), Delivered: h.delivered.Load(),
+	return Stats{Conns: n, Published: h.published.Load(), Delivered: h.deliveredN.Load(),
 		SlowDisconnects: h.slow.Load(), FeedErrors: h.feedErrors.Load()}
 }
 
-// Close disconnects every agent with 1001 (going away), stops the pump and closes the feed,
+// Close lets the pump deliver what was stored through this hub (up to a second), disconnects
+// every agent with 1001 (going away) once what was queued for it is written (within the close
+// grace), stops the pump and closes the feed,
 // waits for all goroutines and makes Publish fail with ErrClosed. Later calls return at
 // once; new connections get 503. It does not close the store.
 func (h *Hub) Close() {
@@ -225,11 +243,13 @@ func (h *Hub) Close() {
 			conns = append(conns, c)
 		}
 		h.mu.Unlock()
+		h.catchUp(closeCatchUp)
 		h.cancel()
 		if h.feed != nil {
 			_ = h.feed.Close() // unblocks a Next waiting on the store
 		}
 		for _, c := range conns {
+			c.flushOnClose.Store(true) // what was queued still goes out, within the close grace
 			c.kill(websocket.CloseGoingAway, "server shutting down")
 		}
 		h.wg.Wait()
@@ -237,6 +257,31 @@ func (h *Hub) Close() {
 			<-h.pumped
 		}
 	})
+}
+
+// closeCatchUp bounds how long Close waits for the pump to deliver what this hub stored, and
+// maxUndelivered the calls it tracks for that (a message the log lost is never delivered).
+const (
+	closeCatchUp   = time.Second
+	maxUndelivered = 100_000
+)
+
+// catchUp waits, up to d, until the pump has fanned out every message stored through this hub
+// (a draining server's last calls' outcomes), so that Close can still write them.
+func (h *Hub) catchUp(d time.Duration) {
+	if h.feed == nil {
+		return // Publish delivered them itself
+	}
+	deadline := time.Now().Add(d)
+	for {
+		h.mu.Lock()
+		done := len(h.undelivered) == 0
+		h.mu.Unlock()
+		if done || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // enter registers a handler goroutine unless the hub is closed.
@@ -258,6 +303,7 @@ func (h *Hub) register(c *conn) bool {
 		return false
 	}
 	h.conns[c] = struct{}{}
+	h.greet(c)
 	return true
 }
 

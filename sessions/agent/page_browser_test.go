@@ -495,6 +495,22 @@ func TestAgentPageInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("state store status banner", func(t *testing.T) {
+		e.t = t
+		h := e.hub.Load()
+		h.SetStatus(agent.Status{State: agent.StatusDegraded, Reason: agent.ReasonStateStoreUnavailable, Node: "cp-1"})
+		e.waitJS(tab, "the status banner", `!document.getElementById('service').hidden`)
+		if got := e.text(tab, "#service"); !strings.Contains(got, "cannot reach its state store") || !strings.Contains(got, "nobody is verified") {
+			t.Errorf("banner %q", got)
+		}
+		if n := evalJS[int](e, tab, `document.querySelectorAll('.call-item').length`); n != 2 {
+			t.Errorf("the status notice became a call: %d calls listed", n)
+		}
+		h.SetStatus(agent.Status{State: agent.StatusOK, Node: "cp-1"})
+		e.waitJS(tab, "the banner to go", `document.getElementById('service').hidden`)
+		e.waitJS(tab, "the recovery announced", `document.getElementById('announcer').textContent === 'Verification is available again.'`)
+	})
+
 	t.Run("keyboard", func(t *testing.T) {
 		e.t = t
 		// Newest first: CA2, then CA1. Start on CA1 (the open one), go up, open with Enter.

@@ -283,6 +283,7 @@ function signOut(message) {
   state.last = null;
   state.lastId = '';
   state.attempt = 0;
+  setService(null);
   $('calls').replaceChildren();
   renderList();
   renderPanel();
@@ -325,6 +326,7 @@ function connect() {
   let healthy = false; // the back-off resets only once a connection proved useful
   ws.onopen = () => {
     if (state.ws !== ws) return;
+    setService(null); // a node that is degraded says so first
     opened = true;
     openedAt = Date.now();
     setConn('open', 'Live');
@@ -378,6 +380,24 @@ function scheduleReconnect() {
   state.timer = setTimeout(connect, delay);
 }
 
+// setService shows the node's own status notice (type status) while it is degraded: it
+// cannot verify callers, and says why.
+function setService(m) {
+  const p = $('service');
+  if (!m || m.state !== 'degraded') {
+    if (!p.hidden && m) announce('Verification is available again.');
+    p.hidden = true;
+    p.textContent = '';
+    return;
+  }
+  const words = {
+    state_store_unavailable: 'Verification is unavailable: this server cannot reach its state store. Callers hear a technical-difficulty message and nobody is verified; call updates may be missing.',
+    state_store_restoring: 'Verification is paused for a few seconds: the state store restarted and is being restored.',
+  };
+  p.textContent = words[m.reason] || String(m.detail || 'Verification is unavailable on this server.').slice(0, 200);
+  p.hidden = false;
+}
+
 function setConn(s, text) {
   document.body.dataset.ws = s;
   $('conn').dataset.state = s;
@@ -399,6 +419,10 @@ function onMessage(m) {
   if (!m || typeof m !== 'object' || typeof m.type !== 'string') return;
   if (m.type === 'error') {
     setConn('open', `Live · the server said: ${String(m.reason || 'error').slice(0, 120)}`);
+    return;
+  }
+  if (m.type === 'status') {
+    setService(m);
     return;
   }
   if (typeof m.call !== 'string' || m.call === '') return;
