@@ -123,6 +123,7 @@ type Engine struct {
 	replay    sessions.Replay
 	recorder  Recorder
 	notifier  Notifier
+	available func() error
 }
 
 // Recorder keeps the record of each request a call makes (CCPA §7101). A verification is only
@@ -145,6 +146,13 @@ func WithNotifier(n Notifier) Option { return func(e *Engine) { e.notifier = n }
 
 // Option supplies a collaborator.
 type Option func(*Engine)
+
+// WithAvailability gives the flow a cheap check of whether the state it needs (lockout
+// counters, single-use ids, the audit trail) can be reached. When it returns an error at the
+// start of a call, the caller hears technical_difficulty at once rather than after the menus
+// and the account number, and nobody is verified. Calls already past the start are not
+// affected: each store operation fails closed on its own.
+func WithAvailability(check func() error) Option { return func(e *Engine) { e.available = check } }
 
 // WithPasscodes enables one-time passcodes: the authorized-agent path (agent_menu) verifies the
 // consumer through a passcode to the consumer's contact on file. Without it the agent menu is
@@ -232,7 +240,7 @@ func (e *Engine) Run(ctx context.Context, leg media.Leg) (Result, error) {
 		Transport: start.Transport, Received: began}}
 	log.Info("call started", zap.String("caller", media.MaskPhone(start.From)),
 		zap.String("verstat", start.Verstat))
-	e.publish(ctx, log, sessions.AgentMessage{Type: "call", Call: start.CallID, State: "started",
+	e.publish(context.WithoutCancel(ctx), log, sessions.AgentMessage{Type: "call", Call: start.CallID, State: "started",
 		Caller: media.MaskPhone(start.From), Transport: start.Transport,
 		Request: start.Param("request"), Lang: start.Param("lang")})
 
@@ -243,14 +251,8 @@ func (e *Engine) Run(ctx context.Context, leg media.Leg) (Result, error) {
 			ourErr = err
 		}
 	}
-	if res.OptOut { // a failed deletion turned into an opt-out: a request of its own
-		opt := res
-		opt.RequestID, opt.Request, opt.Outcome, opt.Reason, opt.Passed, opt.Failed = newRequestID(),
-			kba.RequestOptOut, "opt_out_confirmed", kba.ReasonNotRequired, nil, nil
-		if err := f.record(context.WithoutCancel(ctx), opt); err != nil && ourErr == nil {
-			ourErr = err
-		}
-	}
+	// A failed deletion that turned into an opt-out recorded the opt-out before confirming it
+	// (offerOptOut).
 
 	_ = leg.Hangup(res.Reason)
 	e.publish(context.WithoutCancel(ctx), log, sessions.AgentMessage{Type: "call", Call: start.CallID,

@@ -83,6 +83,11 @@ func (f *flow) record(ctx context.Context, r Result) error {
 // run takes the caller through the flow up to the decision; finish delivers it.
 func (f *flow) run(ctx context.Context) error {
 	c := f.c
+	if f.e.available != nil {
+		if err := f.e.available(); err != nil {
+			return fmt.Errorf("%w: at call start: %v", ErrStore, err)
+		}
+	}
 	if err := f.chooseLanguage(ctx); err != nil {
 		return err
 	}
@@ -376,8 +381,12 @@ func (f *flow) finish(ctx context.Context, runErr error) (Result, error) {
 		f.notVerified(ctx, reason)
 	case !f.policy.Verify:
 		res.Outcome, res.Reason, res.Level = "opt_out_confirmed", kba.ReasonNotRequired, kba.LevelNone
-		f.step(ctx, "opt_out_confirmed", "passed")
-		prompts = append(prompts, "goodbye")
+		// The request is kept before the caller is told it is confirmed.
+		if ourErr = f.record(context.WithoutCancel(ctx), *res); ourErr == nil {
+			f.recorded = true
+			f.step(ctx, "opt_out_confirmed", "passed")
+			prompts = append(prompts, "goodbye")
+		}
 	case f.decided != nil && f.decided.Verified && f.customer != nil:
 		ourErr = f.verified(ctx, *f.decided, "verified")
 	default:
@@ -447,6 +456,16 @@ func (f *flow) offerOptOut(ctx context.Context) {
 	choice, err := f.c.ask(ctx, "offer_opt_out", menuSpec, func(d string) bool { return d == "1" || d == "2" })
 	if err != nil || choice != "1" {
 		f.step(ctx, "offer_opt_out", "skipped")
+		return
+	}
+	// The opt-out is a request of its own, kept before the caller is told it is confirmed.
+	opt := f.res
+	opt.RequestID, opt.Request, opt.Outcome, opt.Reason, opt.Passed, opt.Failed, opt.Responded = newRequestID(),
+		kba.RequestOptOut, "opt_out_confirmed", kba.ReasonNotRequired, nil, nil, time.Time{}
+	opt.OptOut = true
+	if err := f.record(context.WithoutCancel(ctx), opt); err != nil {
+		f.step(ctx, "offer_opt_out", "failed")
+		_ = f.c.say(ctx, "technical_difficulty")
 		return
 	}
 	f.res.OptOut = true
@@ -520,7 +539,7 @@ func (f *flow) verified(ctx context.Context, out kba.Outcome, prompt string) err
 			f.log.Warn("CRM notification not queued", zap.Error(err))
 		}
 	}
-	f.log.Info("caller verified", zap.String("level", string(out.Level)), zap.String("request", string(request)), zap.String("jti", jti))
+	f.log.Info("caller verified", zap.String("assurance", string(out.Level)), zap.String("request", string(request)), zap.String("jti", jti))
 	return nil
 }
 

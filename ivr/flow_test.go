@@ -96,6 +96,7 @@ type harness struct {
 	pub      *fakePublisher
 	attempts sessions.Attempts
 	logs     *observer.ObservedLogs
+	opts     []Option
 }
 
 func newHarness(t *testing.T, mutate ...func(*harness)) *harness {
@@ -106,7 +107,7 @@ func newHarness(t *testing.T, mutate ...func(*harness)) *harness {
 		m(h)
 	}
 	e, err := New(Config{}, h.prompts, kba.DemoDirectory(), h.attempts, h.issuer, h.pub,
-		[]byte("0123456789abcdef0123456789abcdef"), WithLogger(zap.New(core)))
+		[]byte("0123456789abcdef0123456789abcdef"), append([]Option{WithLogger(zap.New(core))}, h.opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,6 +435,9 @@ func TestFlowFailsClosed(t *testing.T) {
 		mutate func(*harness)
 	}{
 		{"store unavailable", func(h *harness) { h.attempts = brokenAttempts{} }},
+		{"store known down at call start", func(h *harness) {
+			h.opts = append(h.opts, WithAvailability(func() error { return errors.New("redis down") }))
+		}},
 		{"signer fails", func(h *harness) { h.issuer.err = errors.New("hsm offline") }},
 		{"prompt missing", func(h *harness) { h.prompts.missing = "ask_zip" }},
 	}
@@ -926,5 +930,26 @@ func TestFlowTOTPFactor(t *testing.T) {
 	res, _, _ = h.run(t, startFor(c, params), script(a))
 	if res.Outcome != "not_verified" {
 		t.Fatalf("a replayed authenticator code verified: %+v", res)
+	}
+}
+
+// A store known to be down at the start of a call ends it before the first menu: the caller
+// hears technical_difficulty straight away instead of after keying an account number.
+func TestFlowFailsFastWhenStoreKnownDown(t *testing.T) {
+	c := ada(t)
+	h := newHarness(t, func(h *harness) {
+		h.opts = append(h.opts, WithAvailability(func() error { return errors.New("redis down") }))
+	})
+	res, err, leg := h.run(t, startFor(c, nil), script(honest(c)))
+	if err == nil || res.Outcome != "technical_difficulty" {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if played := leg.Played(); len(played) == 0 || played[0] != "technical_difficulty" {
+		t.Fatalf("caller heard %v, want technical_difficulty first", played)
+	}
+	// Available again: the next call runs as usual.
+	h = newHarness(t, func(h *harness) { h.opts = append(h.opts, WithAvailability(func() error { return nil })) })
+	if res, err, _ := h.run(t, startFor(c, nil), script(honest(c))); err != nil || res.Outcome != "verified" {
+		t.Fatalf("with the store available: %+v, %v", res, err)
 	}
 }
