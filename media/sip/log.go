@@ -2,9 +2,12 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 
+	"github.com/emiago/sipgo/sip"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 )
@@ -17,7 +20,9 @@ import (
 //     out), and our own log lines say when a call failed because of us.
 //   - Attributes that can hold a raw message ("data", which sipgo logs when a message does not
 //     parse; "body") are replaced by their length: a raw INFO carries the digit the caller
-//     pressed, a raw REFER the token.
+//     pressed, a raw REFER the token. The error of such a record is replaced too: sipgo's parser
+//     errors quote the peer's bytes (the start line, a From header with the caller's number).
+//     Any other value is cut to maxAttr bytes, so that a peer cannot make one line huge.
 //
 // No global logger is set: each UA, transport, transaction layer, server and client gets this
 // logger through its options. sipgo starts goroutines that cannot be waited for and that may
@@ -66,7 +71,11 @@ func (r *redactHandler) Handle(ctx context.Context, rec slog.Record) error {
 		return nil
 	}
 	out := slog.NewRecord(rec.Time, demote(rec.Level), rec.Message, rec.PC)
+	parseFailure := rec.Message == "failed to parse"
 	rec.Attrs(func(a slog.Attr) bool {
+		if parseFailure && a.Key == "error" {
+			a = slog.String(a.Key, parseFailureReason(a.Value.Any()))
+		}
 		out.AddAttrs(redactAttr(a))
 		return true
 	})
@@ -85,10 +94,32 @@ func (r *redactHandler) WithGroup(name string) slog.Handler {
 	return &redactHandler{h: r.h.WithGroup(name), gate: r.gate}
 }
 
+// maxAttr bounds the logged length of a sipgo attribute's value.
+const maxAttr = 256
+
 func redactAttr(a slog.Attr) slog.Attr {
 	switch a.Key {
 	case "data", "body":
 		return slog.Int(a.Key+"_len", len(a.Value.String()))
 	}
+	switch a.Value.Kind() {
+	case slog.KindString, slog.KindAny:
+		if s := a.Value.String(); len(s) > maxAttr {
+			return slog.String(a.Key, strings.ToValidUTF8(s[:maxAttr], "")+"…")
+		}
+	}
 	return a
+}
+
+// parseFailureReason says why a message did not parse without quoting it: the parser's own
+// sentinel errors are kept, any other error (they quote the peer's bytes) is withheld.
+func parseFailureReason(v any) string {
+	if err, ok := v.(error); ok {
+		for _, known := range []error{sip.ErrMessageTooLarge, sip.ErrParseLineNoCRLF, sip.ErrParseEOF, sip.ErrParseReadBodyIncomplete} {
+			if errors.Is(err, known) {
+				return known.Error()
+			}
+		}
+	}
+	return "not a SIP message (the parser's detail quotes the peer's bytes: withheld)"
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -197,6 +198,22 @@ func TestLogsKeepSecrets(t *testing.T) {
 	_, _ = c.Write([]byte("INFO sip:callproof@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKx\r\nCall-ID: " +
 		cl.CallID() + "\r\nCSeq: x INFO\r\nContent-Type: application/dtmf-relay\r\nContent-Length: 17\r\n\r\nSignal=7\r\nX=4829\r\n"))
 	_ = c.Close()
+	// Over TCP sipgo parses first: messages that do not parse, quoting the caller's number
+	// in the start line and in a From header. The server closes each connection.
+	for _, raw := range []string{"CALL +14155550100 NOW\r\n\r\n",
+		"INVITE sip:callproof@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKy\r\nFrom: *;tag=+14155550100\r\n" +
+			"Call-ID: tcp-bad\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"} {
+		tc, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tc.Write([]byte(raw))
+		_ = tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(tc); err != nil {
+			t.Errorf("a TCP message that does not parse: %v, want the connection closed", err)
+		}
+		_ = tc.Close()
+	}
 	for _, d := range []byte("4829#") {
 		if err := cl.SendDTMF(d); err != nil {
 			t.Fatal(err)
@@ -213,6 +230,9 @@ func TestLogsKeepSecrets(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("log contains %q", secret)
 		}
+	}
+	if !strings.Contains(out, `"data_len":25`) {
+		t.Errorf("log lacks the TCP parse failure")
 	}
 	if !strings.Contains(out, "***0100") || !strings.Contains(out, "sip call ended") {
 		t.Errorf("log lacks the masked caller or the end line")
