@@ -144,18 +144,27 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	}
 	var alog sessions.AgentLog
 	if cfg.Redis != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rs, err := redis.Open(ctx, redis.Config{URL: cfg.Redis, Password: cfg.RedisPassword}, log.Named("redis"))
-		cancel()
+		rs, err := redis.New(redis.Config{URL: cfg.Redis, Password: cfg.RedisPassword}, log.Named("redis"),
+			redis.WithSealKey(serverKey)) // tokens in the agent log sealed at rest
 		if err != nil {
 			return nil, fmt.Errorf("redis: %w", err)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := rs.Connect(ctx); err != nil {
+			// Serve anyway: /readyz says why, calls fail closed (technical_difficulty) and agents
+			// are told, until Redis answers; go-redis reconnects by itself.
+			log.Error("redis unreachable at start: serving without verification until it answers", zap.Error(err))
+		}
+		cancel()
 		a.redis, a.attempts, a.replay, alog = rs, rs, rs, rs
 	} else {
 		m := sessions.NewMemory()
 		a.attempts, a.replay, alog = m, m, m
 	}
 	a.hub = agent.NewHub(log.Named("agent"), alog)
+	if a.redis != nil {
+		a.redis.OnStatus(a.storeStatus)
+	}
 	lockout := kba.DefaultLockout()
 	if cfg.LockoutFailures > 0 {
 		lockout.MaxFailures = cfg.LockoutFailures
@@ -173,7 +182,13 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	if err != nil {
 		return nil, err
 	}
-	a.otp, a.inbox, err = newPasscodes(cfg, demo, serverKey, console, log.Named("otp"))
+	// Passcode state is shared through Redis when there is one, so that send caps, resend
+	// gaps and failure counts hold across nodes.
+	var otpStore otp.Store = otp.NewMemory()
+	if a.redis != nil {
+		otpStore = a.redis.OTPStore()
+	}
+	a.otp, a.inbox, err = newPasscodes(cfg, demo, serverKey, otpStore, console, log.Named("otp"))
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +217,16 @@ func NewApp(cfg Config, log *zap.Logger, demo bool, console io.Writer) (*App, er
 	a.metrics.agentHub(a.hub)
 	engineOpts := []ivr.Option{ivr.WithLogger(log.Named("ivr")), ivr.WithPasscodes(passcodes{a.otp}),
 		ivr.WithReplay(countedReplay{a.replay, a.metrics}), ivr.WithRecorder(countedRecorder{auditRecorder{sink}, a.metrics})}
+	if a.redis != nil {
+		// A Redis known to be down (or restoring) ends a new call at once with
+		// technical_difficulty, rather than after the menus and the account number.
+		engineOpts = append(engineOpts, ivr.WithAvailability(func() error {
+			if st := a.redis.Status(); st.State != redis.StateUp {
+				return fmt.Errorf("redis %s since %s", st.State, st.Since.UTC().Format(time.RFC3339))
+			}
+			return nil
+		}))
+	}
 	if len(cfg.CRMWebhookURLs) > 0 {
 		// With Redis the queue is shared, so any node delivers what any node queued; else it
 		// is a journal in the data directory.
@@ -399,13 +424,35 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	if a.redis != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 		defer cancel()
-		if err := a.redis.Ping(ctx); err != nil {
+		if err := a.redis.Ready(ctx); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "redis unavailable")
+			if errors.Is(err, redis.ErrStateLost) {
+				fmt.Fprintf(w, "redis restoring: it came back without its data; verification resumes once the nodes have written back what they hold (%v)\n", err)
+				return
+			}
+			fmt.Fprintf(w, "redis unavailable: verification fails closed until it answers (%v)\n", err)
 			return
 		}
 	}
 	fmt.Fprintln(w, "ready")
+}
+
+// storeStatus tells this node's agents when verification stops or resumes with Redis.
+func (a *App) storeStatus(st redis.Status) {
+	node := a.cfg.NodeName
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	s := agent.Status{State: agent.StatusOK, Node: node, At: st.Since.UTC()}
+	switch st.State {
+	case redis.StateDown:
+		s.State, s.Reason = agent.StatusDegraded, agent.ReasonStateStoreUnavailable
+		s.Detail = "Verification is unavailable: this server cannot reach its state store (Redis). Callers hear a technical-difficulty message and nobody is verified."
+	case redis.StateRestoring:
+		s.State, s.Reason = agent.StatusDegraded, agent.ReasonStateStoreRestoring
+		s.Detail = "Verification is paused: the state store (Redis) came back without its data and is being restored."
+	}
+	a.hub.SetStatus(s)
 }
 
 // serveLeg runs the flow on one leg; adapters call it in their own goroutine.

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/callproof/callproof/sessions/redis"
@@ -55,4 +60,60 @@ func BenchmarkVerifiedCallRedis(b *testing.B) {
 	}
 	total, _ := rt.Total()
 	b.ReportMetric(float64(total)/float64(calls), "roundtrips/op")
+}
+
+// With Redis, passcode state lives there: an authorized agent's call is verified with a
+// passcode sent and checked through it, and a second call for the same account right after,
+// on another node, is held to the same resend gap rather than getting a fresh code.
+func TestPasscodesSharedThroughRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	first := t.TempDir()
+	shared := func(c *Config) {
+		c.Redis = srv.URL()
+		if c.Data != first {
+			copyKeys(t, first, c.Data)
+		}
+	}
+	a := startNode(t, func(c *Config) { c.Data = first; shared(c) })
+	b := startNode(t, shared)
+	err, out := a.callCLI(t, "--customer", "cus_ada", "--request", "delete", "--answers", "agent_menu=2")
+	if err != nil || !strings.Contains(out, "outcome: verified") || !strings.Contains(out, "prompt ask_otp") {
+		t.Fatalf("passcode call on A: %v\n%s", err, out)
+	}
+	keys := redisKeys(t, srv.Addr, "*otp:*")
+	if len(keys) != 1 {
+		t.Fatalf("passcode records in Redis: %v, want one", keys)
+	}
+	// Within the resend gap no second code goes out, whichever node takes the call: the call
+	// on B cannot pass the passcode step.
+	err, out = b.callCLI(t, "--customer", "cus_ada", "--request", "delete", "--answers", "agent_menu=2")
+	if err == nil || strings.Contains(out, "outcome: verified") {
+		t.Fatalf("a second passcode within the resend gap on B was accepted:\n%s", out)
+	}
+	if testing.Verbose() {
+		t.Logf("second call on B:\n%s", out)
+	}
+}
+
+// copyKeys gives a node the deployment's shared keys from the first node's data directory.
+func copyKeys(t testing.TB, from, to string) {
+	t.Helper()
+	for _, name := range []string{"server-key", "signing-key.pem"} {
+		if b, err := os.ReadFile(filepath.Join(from, name)); err == nil {
+			if err := os.WriteFile(filepath.Join(to, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// redisKeys lists the keys matching pattern with redis-cli.
+func redisKeys(t testing.TB, addr, pattern string) []string {
+	t.Helper()
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("redis-cli", "-h", host, "-p", port, "--raw", "KEYS", pattern).Output()
+	if err != nil {
+		t.Fatalf("redis-cli KEYS: %v", err)
+	}
+	return strings.Fields(string(out))
 }
