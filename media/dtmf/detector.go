@@ -19,9 +19,7 @@ const (
 	winLen   = subLen * winSubs // N = 102
 	lagSubs  = 3
 	lagLen   = subLen * lagSubs
-	ringSize = 16 // ≥ winSubs+lagSubs, a power of two
-	dcPole   = 0.995
-	histLen  = 256 // ≥ (winSubs+bandWarmSubs)·subLen, a power of two
+	ringSize = 16 // sub-blocks kept: ≥ bandWarmSubs+winSubs+1 and ≥ winSubs+lagSubs+1, a power of two
 )
 
 // Frequencies of ITU-T Q.23: rows (low group) then columns (high group).
@@ -36,7 +34,7 @@ const (
 	DefaultNormalTwist   = 10.0  // dB, low tone louder
 	DefaultReverseTwist  = 7.0   // dB, high tone louder
 	DefaultFreqTolerance = 0.025 // ±2.5 % (+1 Hz)
-	DefaultMinDuration   = 30 * time.Millisecond
+	DefaultMinDuration   = 26 * time.Millisecond
 	DefaultMaxGap        = 34 * time.Millisecond
 )
 
@@ -60,8 +58,9 @@ type Config struct {
 	// FreqTolerance is the largest relative frequency error accepted on each tone, plus 1 Hz.
 	// Default 0.025 (2.5 %), midway between Q.24's must-accept 1.5 % + 2 Hz and must-reject 3.5 %.
 	FreqTolerance float64
-	// MinDuration is the shortest tone reported as a digit. Default 30 ms (Q.24: accept 40 ms,
-	// reject 23 ms).
+	// MinDuration is the shortest tone reported as a digit. Default 26 ms (Q.24: accept 40 ms,
+	// reject 23 ms): tone durations are estimated to within about 3 ms, so 23 ms tones stay out
+	// and 30 ms tones get in.
 	MinDuration time.Duration
 	// MaxGap is the longest interruption bridged inside one key press; a longer gap ends it.
 	// Default 34 ms (a lost 20 or 30 ms packet is bridged, a 40 ms pause separates digits).
@@ -146,6 +145,9 @@ type hit struct {
 	probed bool    // h2r, h2c and hd were measured
 	pr, pc float64 // tone powers |X|², corrected for the frequency offset
 	dr, dc float64 // frequency offsets in Hz
+
+	clear  bool // a full analysis passed it by a wide margin (see steadyRef)
+	steady bool // steadyWindow passed it, without measuring dr and dc
 }
 
 // run is a sequence of windows that passed for the same digit: a candidate or the digit on.
@@ -162,7 +164,9 @@ type run struct {
 	// statistics over the windows the tone fully covered
 	n            int
 	sumPr, sumPc float64
+	nD           int // windows whose frequencies were measured (all but those steadyWindow passed)
 	sumDr, sumDc float64
+	maxDr, maxDc float64 // the largest |dr| and |dc| among them
 	minPr, maxPr float64
 	minPc, maxPc float64
 	rhoAllMax    float64
@@ -177,7 +181,7 @@ type run struct {
 func (r *run) start() int64 {
 	c := 1.0
 	if r.rhoMax > 0 {
-		c = math.Min(1, r.firstRho/r.rhoMax)
+		c = min(1, r.firstRho/r.rhoMax)
 	}
 	return r.firstWS + winLen - int64(math.Round(c*winLen))
 }
@@ -188,14 +192,19 @@ func (r *run) add(h *hit, ws int64) {
 	if h.rho > r.rhoMax {
 		r.rhoMax = h.rho
 	}
-	c := math.Min(1, h.rho/r.rhoMax)
+	c := 1.0
+	if h.rho < r.rhoMax {
+		c = h.rho / r.rhoMax
+	}
 	if end := ws + int64(math.Round(c*winLen)); end > r.lastEnd {
 		r.lastEnd = end
 	}
 	if c < 0.9 {
 		return // a window at an edge of the tone
 	}
-	r.rhoAllMax = math.Max(r.rhoAllMax, h.rhoAll)
+	if h.rhoAll > r.rhoAllMax {
+		r.rhoAllMax = h.rhoAll
+	}
 	if h.probed {
 		r.nProbed++
 		r.sumH2r += h.h2r
@@ -208,10 +217,27 @@ func (r *run) add(h *hit, ws int64) {
 	r.n++
 	r.sumPr += h.pr
 	r.sumPc += h.pc
-	r.sumDr += h.dr
-	r.sumDc += h.dc
-	r.minPr, r.maxPr = math.Min(r.minPr, h.pr), math.Max(r.maxPr, h.pr)
-	r.minPc, r.maxPc = math.Min(r.minPc, h.pc), math.Max(r.maxPc, h.pc)
+	if !h.steady {
+		r.nD++
+		r.sumDr += h.dr
+		r.sumDc += h.dc
+		if a := math.Abs(h.dr); a > r.maxDr {
+			r.maxDr = a
+		}
+		if a := math.Abs(h.dc); a > r.maxDc {
+			r.maxDc = a
+		}
+	}
+	if h.pr < r.minPr {
+		r.minPr = h.pr
+	} else if h.pr > r.maxPr {
+		r.maxPr = h.pr
+	}
+	if h.pc < r.minPc {
+		r.minPc = h.pc
+	} else if h.pc > r.maxPc {
+		r.maxPc = h.pc
+	}
 }
 
 // Detector finds DTMF key presses in a stream of PCM16 samples. It keeps the state of one
@@ -227,38 +253,42 @@ type Detector struct {
 	minDur, maxGap        int64 // in 8 kHz samples
 	bandGain2             [8]float64
 
-	// front end
-	dec      decimator
-	dcX, dcY float64
-	coef     [8]float64 // 2cos(w)
-	cosw     [8]float64
-	sinw     [8]float64
-	stepQ    [8]complex128 // e^{-jwL}
-	q        [8]complex128 // e^{-jw(n0+L-1)} for the current sub-block
-	qLast    [8]complex128 // q of the last completed sub-block
-	s1, s2   [8]float64    // Goertzel state
-	e        float64       // energy of the current sub-block
-	m        int           // samples in the current sub-block
-	nsub     int64         // completed sub-blocks
-	ringX    [ringSize][8]complex128
-	ringE    [ringSize]float64
-	winX     [8]complex128 // sums over the current window
-	winE     float64
-	hist     [histLen]float64 // the last histLen samples (DC-blocked), for the band filter and probes
-	hpos     int
+	// front end (see frontend.go)
+	dec    decimator
+	dc     [2]float64                 // the DC blocker's last input and output (see dcBlock)
+	stage  [subLen]int16              // the current sub-block's 8 kHz samples until it is whole
+	hist   [ringSize * subLen]float64 // the last ringSize sub-blocks after the DC blocker, sub-block j at (j mod ringSize)·subLen
+	m      int                        // samples in the current sub-block
+	nsub   int64                      // completed sub-blocks
+	ringE  [ringSize]float64          // energy of each sub-block
+	winE   float64                    // energy of the current window
+	ringRe [ringSize][8]float64       // DFT of each sub-block at the eight tones, phase referenced to sample 0
+	ringIm [ringSize][8]float64
+	binOf  [ringSize]int64 // the sub-block whose DFT ringRe, ringIm hold (computed lazily), or -1
+	rotRe  [8]float64      // e^{-jw·c}, c the centre of sub-block rotOf (see subBins)
+	rotIm  [8]float64
+	rotOf  int64
+	// the DFT of the window ending with sub-block winXOf, its power, and the strongest tone of
+	// each group (see peaks)
+	winRe, winIm, winP [8]float64
+	winPeak            [2]float64
+	winArg             [4]int
+	winXOf             int64
+	winXN              int // windows since winRe, winIm were last summed afresh
 
 	// The DTMF band filter runs lazily over hist, only for windows that get as far as the band
 	// energy test (see bandEnergy).
-	band    bandFilter
-	bandSub int64 // sub-blocks the band filter has consumed
+	band    [4]float64 // the band filter's state (see bandBlock)
+	bandSub int64      // sub-blocks the band filter has consumed
 	ringEB  [ringSize]float64
 
 	// constants of the centred pair solve (see analyse)
-	cen    [8]complex128 // e^{-jw(N-1)/2}: from the window's last sample to its centre (see centred)
 	lagRot [8]complex128 // e^{-jw·lagLen}
 
 	// decision
 	cur, cand run
+	ref       steadyRef
+	fullOnly  bool // never take the steady-window shortcut (for tests)
 	stats     detectorStats
 
 	// output of the call in progress
@@ -283,15 +313,10 @@ func New(cfg Config) *Detector {
 	d.revTwist = math.Pow(10, cfg.ReverseTwist/10)
 	d.minDur = int64(cfg.MinDuration.Seconds()*rate8 + 0.5)
 	d.maxGap = int64(cfg.MaxGap.Seconds()*rate8 + 0.5)
-	d.band = newBandFilter(bandLo, bandHi, rate8)
 	for k, f := range toneHz {
 		w := 2 * math.Pi * f / rate8
-		d.coef[k] = 2 * math.Cos(w)
-		d.cosw[k], d.sinw[k] = math.Cos(w), math.Sin(w)
-		d.stepQ[k] = complex(math.Cos(w*subLen), -math.Sin(w*subLen))
 		d.tolHz[k] = cfg.FreqTolerance*f + 1
-		d.bandGain2[k] = d.band.gain2(f, rate8)
-		d.cen[k] = complex(math.Cos(w*(winLen-1)/2), -math.Sin(w*(winLen-1)/2))
+		d.bandGain2[k] = bandPass.gain2(f, rate8)
 		d.lagRot[k] = complex(math.Cos(w*lagLen), -math.Sin(w*lagLen))
 	}
 	d.Reset()
@@ -310,18 +335,19 @@ func (d *Detector) Config() Config { return d.cfg }
 // Reset forgets the stream: the next sample is time zero.
 func (d *Detector) Reset() {
 	d.dec.reset()
-	d.band.reset()
-	d.dcX, d.dcY = 0, 0
-	for k, f := range toneHz {
-		w := 2 * math.Pi * f / rate8
-		d.q[k] = complex(math.Cos(w*(subLen-1)), -math.Sin(w*(subLen-1)))
+	d.band = [4]float64{}
+	d.dc = [2]float64{}
+	d.hist = [ringSize * subLen]float64{}
+	d.m, d.nsub = 0, 0
+	d.ringE = [ringSize]float64{}
+	for i := range d.binOf {
+		d.binOf[i] = -1
 	}
-	d.s1, d.s2 = [8]float64{}, [8]float64{}
-	d.e, d.m, d.nsub = 0, 0, 0
-	d.winX, d.winE = [8]complex128{}, 0
-	d.hist, d.hpos = [histLen]float64{}, 0
+	d.winE = 0
+	d.winXOf, d.rotOf = -1, -1
 	d.bandSub = 0
 	d.cur, d.cand = run{}, run{}
+	d.ref = steadyRef{}
 }
 
 // Process implements media.ToneDetector: it consumes pcm at the configured sample rate and
@@ -359,120 +385,6 @@ func (d *Detector) Flush(dst []Detection) []Detection {
 	return dst
 }
 
-func (d *Detector) feed(pcm []int16) {
-	if d.cfg.SampleRate == 16000 {
-		var buf [subLen]float64
-		for len(pcm) > 0 {
-			var n int
-			n, pcm = d.dec.run(buf[:subLen-d.m], pcm)
-			block(d, buf[:n])
-		}
-		return
-	}
-	for len(pcm) > 0 {
-		n := min(subLen-d.m, len(pcm))
-		block(d, pcm[:n])
-		pcm = pcm[n:]
-	}
-}
-
-// block runs the per-sample front end over x, which must not cross a sub-block boundary, with
-// the state in local variables (registers), and closes the sub-block when x completes it.
-func block[T int16 | float64](d *Detector, x []T) {
-	if len(x) == 0 {
-		return
-	}
-	// Three passes over the sub-block, each with few enough live values to stay in registers:
-	// DC blocker and energy; then the Goertzel resonators, four at a time. (The band filter is
-	// not run here: see bandEnergy.)
-	var ys [subLen]float64
-	y := ys[:len(x)]
-	dcX, dcY := d.dcX, d.dcY
-	e := d.e
-	for i, s := range x {
-		v := float64(s)
-		u := v - dcX + dcPole*dcY
-		dcX, dcY = v, u
-		y[i] = u
-		e += u * u
-	}
-	d.dcX, d.dcY = dcX, dcY
-	d.e = e
-	goertzel4(y, (*[4]float64)(d.coef[0:4]), (*[4]float64)(d.s1[0:4]), (*[4]float64)(d.s2[0:4]))
-	goertzel4(y, (*[4]float64)(d.coef[4:8]), (*[4]float64)(d.s1[4:8]), (*[4]float64)(d.s2[4:8]))
-	n := copy(d.hist[d.hpos:], ys[:len(x)])
-	copy(d.hist[:], ys[n:len(x)])
-	d.hpos = (d.hpos + len(x)) & (histLen - 1)
-	d.m += len(x)
-	if d.m == subLen {
-		d.endSub()
-	}
-}
-
-// goertzel4 runs four Goertzel resonators (s = x + c·s1 − s2) over x, evaluated as
-// c·s1 + (x − s2) so that only a multiply and an add lie on each resonator's loop-carried path.
-func goertzel4(x []float64, c, s1, s2 *[4]float64) {
-	c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
-	a0, a1, a2, a3 := s1[0], s1[1], s1[2], s1[3]
-	b0, b1, b2, b3 := s2[0], s2[1], s2[2], s2[3]
-	for _, y := range x {
-		a0, b0 = c0*a0+(y-b0), a0
-		a1, b1 = c1*a1+(y-b1), a1
-		a2, b2 = c2*a2+(y-b2), a2
-		a3, b3 = c3*a3+(y-b3), a3
-	}
-	*s1 = [4]float64{a0, a1, a2, a3}
-	*s2 = [4]float64{b0, b1, b2, b3}
-}
-
-func (d *Detector) endSub() {
-	slot := d.nsub & (ringSize - 1)
-	for k := range d.s1 {
-		s1, s2 := d.s1[k], d.s2[k]
-		yre, yim := s1-d.cosw[k]*s2, d.sinw[k]*s2
-		q := d.q[k]
-		d.qLast[k] = q
-		d.ringX[slot][k] = complex(yre*real(q)-yim*imag(q), yre*imag(q)+yim*real(q))
-		q *= d.stepQ[k]
-		n := real(q)*real(q) + imag(q)*imag(q)
-		d.q[k] = scale(q, (3-n)/2) // = q·((3−n)/2 + 0j), without the zero products
-		d.s1[k], d.s2[k] = 0, 0
-	}
-	d.ringE[slot] = d.e
-	d.e, d.m = 0, 0
-	// Running window sums: add the new sub-block, drop the one leaving the window, and every
-	// 256 sub-blocks start again from the ring so rounding cannot accumulate.
-	if d.nsub&255 == 0 {
-		d.winX, d.winE = [8]complex128{}, 0
-		for i := int64(0); i < winSubs && i <= d.nsub; i++ {
-			o := (d.nsub - i) & (ringSize - 1)
-			for k := range d.winX {
-				d.winX[k] += d.ringX[o][k]
-			}
-			d.winE += d.ringE[o]
-		}
-	} else {
-		old := (d.nsub - winSubs) & (ringSize - 1)
-		keep := d.nsub >= winSubs
-		for k := range d.winX {
-			d.winX[k] += d.ringX[slot][k]
-			if keep {
-				d.winX[k] -= d.ringX[old][k]
-			}
-		}
-		d.winE += d.ringE[slot]
-		if keep {
-			d.winE -= d.ringE[old]
-		}
-	}
-	d.nsub++
-	if d.nsub >= winSubs+lagSubs {
-		var h hit
-		d.analyse(&h)
-		d.decide(&h)
-	}
-}
-
 // relPeak: every other tone of a group must be this much weaker (power ratio, 8 dB), once the
 // leakage of the detected pair is removed; relPeakRaw is the quick test on the raw bins.
 const (
@@ -496,90 +408,81 @@ const (
 // advance, then refined with each tone's leakage into the other's bin solved away), their
 // levels and twist, the energy shares of the whole band and of the DTMF band, the relative peak
 // with the pair's leakage removed, and, for windows where the pair does not dominate the whole
-// band, the probes the steadiness test needs.
+// band, the probes the steadiness test needs. Inside a steady key press the frequency
+// measurement is skipped (see steadyRef).
 //
 // All levels are compared as powers (|X|², linear thresholds fixed in New): no logarithm or
 // square root is taken per window.
 func (d *Detector) analyse(h *hit) {
 	last := d.nsub - 1
-	x := &d.winX
-	e := math.Max(d.winE, 1e-9)
+	ws := (last - winSubs + 1) * subLen
+	e := d.windowEnergy(last - winSubs + 1)
 	// Silence gate: by Cauchy–Schwarz no bin of the window can exceed N·E (E its energy), so
 	// when N·E is below the cheap level test's pMin/2, with a factor 2 to spare for rounding,
-	// no tone can pass it and the bins need not be looked at.
+	// no tone can pass it and the bins need not be computed.
 	if 2*winLen*e < d.pMin*0.5 {
 		return
 	}
-	var p [8]float64
-	for k := range x {
-		p[k] = real(x[k])*real(x[k]) + imag(x[k])*imag(x[k])
-	}
-	r, c := 0, 4
-	for k := 1; k < 4; k++ {
-		if p[k] > p[r] {
-			r = k
-		}
-		if p[k+4] > p[c] {
-			c = k + 4
-		}
-	}
-	// Cheap rejections first: most windows are silence or speech.
-	if p[r] < d.pMin*0.5 || p[c] < d.pMin*0.5 || 2*(p[r]+p[c]) < 0.3*winLen*e*minRatioAll {
+	d.windowBins(last)
+	p := &d.winP
+	x := func(k int) complex128 { return complex(d.winRe[k], d.winIm[k]) }
+	// Cheap rejections first, on the strongest tone of each group: most windows are speech.
+	maxR, maxC := d.winPeak[0], d.winPeak[1]
+	if maxR < d.pMin*0.5 || maxC < d.pMin*0.5 || 2*(maxR+maxC) < 0.3*winLen*e*minRatioAll {
 		return
 	}
-	for k := 0; k < 4; k++ {
-		if k != r && p[k]*relPeakRaw > p[r] {
-			return
-		}
-		if k+4 != c && p[k+4]*relPeakRaw > p[c] {
-			return
-		}
+	// Raw relative peak: no other tone of a group within 3 dB of the group's strongest.
+	if d.winArg[2] > 1 || d.winArg[3] > 1 {
+		return
 	}
+	r, c := d.winArg[0], 4+d.winArg[1]
+	idx := r*4 + c - 4
+	if d.steadyWindow(h, idx, r, c, ws, e) {
+		return
+	}
+	// The bins referenced to the centre of their window (see centre): there a tone's leakage into
+	// a bin is real, so the pair is solved with a real 2×2 matrix, for both windows.
+	for j := last - winSubs - lagSubs + 1; j <= last-winSubs; j++ {
+		d.subBins(j)
+	}
+	pw, pl := phasePos(ws), phasePos(ws-lagLen)
+	xr, xc := d.centre(r, x(r), pw), d.centre(c, x(c), pw)
+	xpr, xpc := d.centre(r, d.lagged(last, r), pl), d.centre(c, d.lagged(last, c), pl)
 	// Frequency of each tone from the phase advance of its DFT value over lagLen samples, then
 	// refined with the other tone's leakage removed.
-	xpr, xpc := d.lagged(last, r), d.lagged(last, c)
-	dr, okr := d.offset(r, x[r], xpr, rawSlack)
-	dc, okc := d.offset(c, x[c], xpc, rawSlack)
+	dr, okr := d.offset(r, xr*d.lagRot[r], xpr, rawSlack)
+	dc, okc := d.offset(c, xc*d.lagRot[c], xpc, rawSlack)
 	if !okr || !okc {
 		return
 	}
-	wr, wc := 2*math.Pi*toneHz[r]/rate8, 2*math.Pi*toneHz[c]/rate8
-	// The bins referenced to the centre of their window (see centred): there a tone's leakage
-	// into a bin is real, so the pair is solved with a real 2×2 matrix, for both windows.
-	xr, xc := d.centred(r, x[r]), d.centred(c, x[c])
-	xpr, xpc = d.centred(r, xpr)*d.lagRot[r], d.centred(c, xpc)*d.lagRot[c]
+	wr, wc := toneHz[r]*radPerHz, toneHz[c]*radPerHz
 	// Two rounds of: solve for both tones' complex amplitudes in this window and the one lagLen
 	// earlier at the current frequency estimates, then correct each estimate by the phase the
 	// tone's amplitude turned through between the two. While a digit is on, its measured
 	// frequencies are a better start and one round is enough.
-	idx := r*4 + c - 4
 	rounds := 2
-	if d.cur.active && d.cur.idx == idx && d.cur.n > 0 {
-		dr, dc, rounds = d.cur.sumDr/float64(d.cur.n), d.cur.sumDc/float64(d.cur.n), 1
+	if d.cur.active && d.cur.idx == idx && d.cur.nD > 0 {
+		dr, dc, rounds = d.cur.sumDr/float64(d.cur.nD), d.cur.sumDc/float64(d.cur.nD), 1
 	}
 	var ar, ac complex128 // amplitudes referenced to the window centre (|ar| is the tone's)
 	var er, ec float64    // the frequency offsets (radians per sample) they were solved at
 	pk := &pairKernels[r][c-4]
 	for it := 0; it < rounds; it++ {
-		er, ec = 2*math.Pi*dr/rate8, 2*math.Pi*dc/rate8
+		er, ec = dr*radPerHz, dc*radPerHz
 		// The four kernels D(fr−wr), D(fc−wr), D(fr−wc), D(fc−wc) from four small-angle sines
 		// and cosines and the pair's table (see pairKernels); N/2 = lagLen, so the same
 		// sin(ε·lagLen) also turns the amplitudes below.
 		snr, cnr := math.Sincos(er * winLen / 2)
-		shr, chr := math.Sincos(er / 2)
 		snc, cnc := math.Sincos(ec * winLen / 2)
-		shc, chc := math.Sincos(ec / 2)
-		m0 := ratio(snr, shr)                                   // D(εr)
-		m1 := ratio(pk.sn*cnc+pk.cn*snc, pk.sh*chc+pk.ch*shc)   // D(Δ+εc)
-		m2 := ratio(-pk.sn*cnr+pk.cn*snr, -pk.sh*chr+pk.ch*shr) // D(−Δ+εr)
-		m3 := ratio(snc, shc)                                   // D(εc)
+		m := pk.at(snr, cnr, snc, cnc, er, ec)
+		m0, m1, m2, m3 := m[0], m[1], m[2], m[3]
 		var br, bc complex128
 		ar, ac = solveReal(xr, xc, m0, m1, m2, m3)
 		br, bc = solveReal(xpr, xpc, m0, m1, m2, m3)
 		// A centred amplitude turns by f·lagLen between the two windows on top of the tone's
 		// own phase change: take it out (e^{-j·f·lagLen} = lagRot·e^{-j·ε·lagLen}).
-		dr += phase(ar*d.lagRot[r]*complex(cnr, -snr), br) / lagLen * rate8 / (2 * math.Pi)
-		dc += phase(ac*d.lagRot[c]*complex(cnc, -snc), bc) / lagLen * rate8 / (2 * math.Pi)
+		dr += phase(ar*d.lagRot[r]*complex(cnr, -snr), br) * hzPerLagRad
+		dc += phase(ac*d.lagRot[c]*complex(cnc, -snc), bc) * hzPerLagRad
 	}
 	if math.Abs(dr) > d.tolHz[r] || math.Abs(dc) > d.tolHz[c] {
 		return
@@ -592,20 +495,20 @@ func (d *Detector) analyse(h *hit) {
 	if pr > pc*d.normalTwist || pc > pr*d.revTwist {
 		return
 	}
-	tone := 2 * (pr + pc) / winLen
+	tone := (pr + pc) * twoOverN
 	rho := tone / e
 	if rho < minRatioAll {
 		return
 	}
 	// Only now, with a window that is a DTMF pair on every other count, is the band filter run.
-	eb := math.Max(d.bandEnergy(), 1e-9)
-	rhoB := 2 * (pr*d.bandGain2[r] + pc*d.bandGain2[c]) / winLen / eb
+	eb := max(d.bandEnergy(), 1e-9)
+	rhoB := (pr*d.bandGain2[r] + pc*d.bandGain2[c]) * twoOverN / eb
 	if rhoB < minRatioBand {
 		return
 	}
 	// Relative peak: every other tone of each group must be relPeak weaker than the group's
 	// tone. When the raw bins are not clear enough, the pair's leakage is removed first.
-	fr, fc := wr+2*math.Pi*dr/rate8, wc+2*math.Pi*dc/rate8
+	fr, fc := wr+dr*radPerHz, wc+dc*radPerHz
 	var atr, atc complex128 // ar, ac moved to the final frequencies (see below)
 	moved := false
 	for k := 0; k < 8; k++ {
@@ -624,67 +527,175 @@ func (d *Detector) analyse(h *hit) {
 			// solved at the previous estimates, each still referenced to sample 0 (as this test
 			// has always done): in centred terms, each amplitude turns by its frequency change
 			// times the window centre's distance from sample 0.
-			mid := float64((last-winSubs+1)*subLen) + (winLen-1)/2.0
+			mid := float64(ws) + (winLen-1)/2.0
 			sr, cr := math.Sincos((fr - wr - er) * mid)
 			sc, cc := math.Sincos((fc - wc - ec) * mid)
 			atr, atc, moved = ar*complex(cr, sr), ac*complex(cc, sc), true
 		}
-		wk := 2 * math.Pi * toneHz[k] / rate8
-		res := d.centred(k, x[k]) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
+		wk := toneHz[k] * radPerHz
+		res := d.centre(k, x(k), pw) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
 		if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
 			return
 		}
 	}
 	*h = hit{ok: true, idx: idx, rho: rhoB, rhoAll: rho, pr: pr, pc: pc, dr: dr, dc: dc}
+	// A wide margin on every test (see steadyRef).
+	h.clear = rho >= steadyMinRatio && d.wideMargin(pr, pc)
 	if rho >= cleanRatio || (d.cur.active && d.cur.idx == idx) {
 		return // the steadiness features are not needed (see steady)
+	}
+	if d.cand.active && d.cand.idx == idx && min(1, rhoB/max(d.cand.rhoMax, rhoB)) < 0.9 {
+		return // a window at an edge of the tone: add will not count them
 	}
 	// Second harmonics and the difference tone: DTMF has neither, while a voice whose
 	// harmonics k·f0 and m·f0 mimic a pair also has (m−k)·f0 and, often, 2k·f0 and 2m·f0.
 	h.probed = true
-	h.h2r = d.probe(2*(toneHz[r]+dr)) / pr
-	h.h2c = d.probe(2*(toneHz[c]+dc)) / pc
-	h.hd = d.probe(toneHz[c]+dc-toneHz[r]-dr) / math.Min(pr, pc)
+	q := d.probes([3]float64{2 * (toneHz[r] + dr), 2 * (toneHz[c] + dc), toneHz[c] + dc - toneHz[r] - dr})
+	h.h2r = q[0] / pr
+	h.h2c = q[1] / pc
+	h.hd = q[2] / min(pr, pc)
 }
 
 func sq(x float64) float64 { return x * x }
 
+// steadyRef is the last window of the current run that had a full analysis and passed every
+// test by a wide margin, in a run whose frequencies were measured at least twice and always within
+// a third of the tolerance: the Dirichlet kernels of the pair solve at those frequencies are
+// kept. While the key press goes on, steadyWindow analyses each following window with them: the
+// pair's amplitudes (leakage solved away), levels, twist, energy shares of the whole band and of
+// the DTMF band, and the relative peak are computed as in the full analysis, so the window's
+// verdict and the timing drawn from it are those of the full analysis to within rounding; only
+// the frequency measurement (two phase readings, up to two rounds of refinement) is skipped, and
+// with it the tolerance test, which such a pair cannot fail within steadyRun windows. Knife-edge
+// cases (a tone near the tolerance, the level floor or the twist limit) never get a reference, so
+// they are always analysed in full; so is every steadyRun-th window, which renews the reference.
+type steadyRef struct {
+	valid  bool
+	idx    int
+	last   int64 // the last sub-block of the most recent window of the chain
+	n      int   // windows since the full analysis
+	dr, dc float64
+	m      [4]float64    // D(εr), D(Δ+εc), D(−Δ+εr), D(εc) at dr, dc (see analyse)
+	leak   [8][2]float64 // the pair's leakage into each other bin, computed when first needed
+}
+
+// Limits of the steady-window shortcut.
+const (
+	steadyRun      = 32  // at most this many windows (68 ms) in a row without a full analysis
+	steadyMinRatio = 0.9 // the reference pair held this much of the window's energy
+	steadyLevel    = 4.0 // its tones were this much (6 dB) above MinLevel...
+	steadyTwist    = 2.0 // ...and this much (3 dB) inside the twist limits
+)
+
+// wideMargin reports whether tone powers pr, pc are well clear of the level and twist limits.
+func (d *Detector) wideMargin(pr, pc float64) bool {
+	return pr >= steadyLevel*d.pMin && pc >= steadyLevel*d.pMin &&
+		steadyTwist*pr <= pc*d.normalTwist && steadyTwist*pc <= pr*d.revTwist
+}
+
+// steadyWindow analyses the window ending with the last sub-block, starting at ws with energy e,
+// with the steady reference (see steadyRef), and reports whether it could.
+func (d *Detector) steadyWindow(h *hit, idx, r, c int, ws int64, e float64) bool {
+	f := &d.ref
+	if !f.valid || f.idx != idx || f.last != d.nsub-2 || f.n >= steadyRun || d.fullOnly {
+		return false
+	}
+	pw := phasePos(ws)
+	xr := d.centre(r, complex(d.winRe[r], d.winIm[r]), pw)
+	xc := d.centre(c, complex(d.winRe[c], d.winIm[c]), pw)
+	ar, ac := solveReal(xr, xc, f.m[0], f.m[1], f.m[2], f.m[3])
+	pr := sq(real(ar)*winLen) + sq(imag(ar)*winLen)
+	pc := sq(real(ac)*winLen) + sq(imag(ac)*winLen)
+	if !d.wideMargin(pr, pc) {
+		return false // near a limit: the full analysis decides
+	}
+	f.last = d.nsub - 1
+	f.n++
+	rho := (pr + pc) * twoOverN / e
+	if rho < minRatioAll {
+		return true
+	}
+	eb := max(d.bandEnergy(), 1e-9)
+	rhoB := (pr*d.bandGain2[r] + pc*d.bandGain2[c]) * twoOverN / eb
+	if rhoB < minRatioBand {
+		return true
+	}
+	// Relative peak, as in the full analysis: every other tone relPeak weaker than its group's,
+	// in the raw bins or else once the pair's leakage is removed.
+	p := &d.winP
+	for k := 0; k < 8; k++ {
+		if k == r || k == c {
+			continue
+		}
+		own := pr
+		if k >= 4 {
+			own = pc
+		}
+		if p[k]*relPeak <= own {
+			continue
+		}
+		if f.leak[k] == [2]float64{} {
+			wk := toneHz[k] * radPerHz
+			f.leak[k] = [2]float64{dirichlet((toneHz[r]+f.dr)*radPerHz - wk), dirichlet((toneHz[c]+f.dc)*radPerHz - wk)}
+		}
+		res := d.centre(k, complex(d.winRe[k], d.winIm[k]), pw) - scale(ar, f.leak[k][0]) - scale(ac, f.leak[k][1])
+		if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
+			return true
+		}
+	}
+	h.ok, h.idx, h.rho, h.rhoAll, h.pr, h.pc, h.dr, h.dc, h.steady = true, idx, rhoB, rho, pr, pc, f.dr, f.dc, true
+	return true
+}
+
+// renewRef keeps or drops the steady reference after the window h, once decide has added it to
+// run.
+func (d *Detector) renewRef(h *hit, run *run) {
+	f := &d.ref
+	switch {
+	case !h.ok:
+		// A confirmed digit's window that steadyWindow failed (its tone fading out, or a drop-out)
+		// keeps the reference: what failed it was computed as in the full analysis.
+		f.valid = f.valid && f.last == d.nsub-1 && d.cur.active && d.cur.idx == f.idx
+	case h.clear && run != nil && run.idx == h.idx && run.nD >= 2 &&
+		run.maxDr <= d.tolHz[h.idx/4]/3 && run.maxDc <= d.tolHz[4+h.idx%4]/3:
+		dr, dc := h.dr, h.dc
+		if run == &d.cur && run.nD > 0 {
+			// a digit on: the next full analysis would start from its mean frequencies
+			dr, dc = run.sumDr/float64(run.nD), run.sumDc/float64(run.nD)
+		}
+		r, c := h.idx/4, 4+h.idx%4
+		*f = steadyRef{valid: true, idx: h.idx, last: d.nsub - 1, dr: dr, dc: dc}
+		f.m = pairKernelsAt(r, c, dr*radPerHz, dc*radPerHz)
+	case f.valid && f.idx == h.idx && f.last == d.nsub-1:
+		// a window steadyWindow passed
+	default:
+		f.valid = false // a full analysis that passed without the margins, or another pair
+	}
+}
+
 func scale(z complex128, f float64) complex128 { return complex(real(z)*f, imag(z)*f) }
 
 // bandWarmSubs is how many sub-blocks before a window the band filter restarts from rest.
-const bandWarmSubs = 8
+const bandWarmSubs = 3
 
 // bandEnergy returns the energy of the DTMF band (the band filter's output) over the window that
 // ends with the last completed sub-block. The filter runs over hist only for the windows that
 // reach the band energy test, which almost no window of speech or silence does. Over a key press
 // it continues from where it stopped, so it runs once over every sample exactly as a filter in
 // the per-sample loop would; when it stopped more than bandWarmSubs sub-blocks before the window
-// it restarts from rest that far back (136 samples). Its slowest pole has radius 0.733, so what
-// it saw before a restart has decayed by 0.733^136 < 1e-18 at the window's first sample: the
-// energy is that of the continuously running filter to within rounding.
+// it restarts from rest that far back (51 samples). Its slowest pole has radius 0.733, so what it
+// saw before a restart has decayed by 0.733^51 ≈ 1e-7 at the window's first sample (1e-14 in
+// energy). The filter runs a sub-block at a time (see bandBlock).
 func (d *Detector) bandEnergy() float64 {
 	first := d.nsub - winSubs
 	if d.bandSub < first-bandWarmSubs {
-		d.band.reset()
+		d.band = [4]float64{}
 		d.bandSub = first - bandWarmSubs
 	}
-	q0, q1 := &d.band.s[0], &d.band.s[1]
-	q0b0, q0b1, q0b2, q0a1, q0a2, q0z1, q0z2 := q0.b0, q0.b1, q0.b2, q0.a1, q0.a2, q0.z1, q0.z2
-	q1b0, q1b1, q1b2, q1a1, q1a2, q1z1, q1z2 := q1.b0, q1.b1, q1.b2, q1.a1, q1.a2, q1.z1, q1.z2
 	for j := d.bandSub; j < d.nsub; j++ {
-		p := int(j * subLen)
-		var eb float64
-		for i := 0; i < subLen; i++ {
-			u := d.hist[(p+i)&(histLen-1)]
-			f := q0b0*u + q0z1
-			q0z1, q0z2 = q0b1*u-q0a1*f+q0z2, q0b2*u-q0a2*f
-			g := q1b0*f + q1z1
-			q1z1, q1z2 = q1b1*f-q1a1*g+q1z2, q1b2*f-q1a2*g
-			eb += g * g
-		}
-		d.ringEB[j&(ringSize-1)] = eb
+		slot := j & (ringSize - 1)
+		d.ringEB[slot] = bandBlock((*[subLen]float64)(d.hist[slot*subLen:]), &d.band)
 	}
-	q0.z1, q0.z2, q1.z1, q1.z2 = q0z1, q0z2, q1z1, q1z2
 	d.bandSub = d.nsub
 	var eb float64
 	for j := first; j < d.nsub; j++ {
@@ -693,47 +704,41 @@ func (d *Detector) bandEnergy() float64 {
 	return eb
 }
 
-// probe returns |X|² at hz over the current window (the last winLen samples).
-func (d *Detector) probe(hz float64) float64 {
-	c := 2 * math.Cos(2*math.Pi*hz/rate8)
-	var s1, s2 float64
-	p := (d.hpos - winLen) & (histLen - 1)
-	for i := 0; i < winLen; i++ {
-		s0 := d.hist[p] + c*s1 - s2
-		s2, s1 = s1, s0
-		p = (p + 1) & (histLen - 1)
+// probes returns |X|² at each of hz over the current window (the last winSubs sub-blocks): three
+// Goertzel resonators run side by side, so that their chains overlap.
+func (d *Detector) probes(hz [3]float64) (p [3]float64) {
+	c0, c1, c2 := 2*math.Cos(2*math.Pi*hz[0]/rate8), 2*math.Cos(2*math.Pi*hz[1]/rate8), 2*math.Cos(2*math.Pi*hz[2]/rate8)
+	var a1, a2, b1, b2, e1, e2 float64
+	for j := d.nsub - winSubs; j < d.nsub; j++ {
+		for _, u := range (*[subLen]float64)(d.hist[(j&(ringSize-1))*subLen:]) {
+			a0 := u + c0*a1 - a2
+			b0 := u + c1*b1 - b2
+			e0 := u + c2*e1 - e2
+			a2, a1 = a1, a0
+			b2, b1 = b1, b0
+			e2, e1 = e1, e0
+		}
 	}
-	return s1*s1 + s2*s2 - c*s1*s2
+	return [3]float64{a1*a1 + a2*a2 - c0*a1*a2, b1*b1 + b2*b2 - c1*b1*b2, e1*e1 + e2*e2 - c2*e1*e2}
 }
+
+// Unit conversions: a frequency in Hz to radians per sample, a phase advance over lagLen samples
+// to Hz, and the factor from a pair's powers |X|² to its energy in the window.
+const (
+	radPerHz    = 2 * math.Pi / rate8
+	hzPerLagRad = rate8 / (2 * math.Pi * lagLen)
+	twoOverN    = 2.0 / winLen
+)
 
 // rawSlack is how far (Hz) beyond the tolerance a first, leakage-biased frequency estimate may
 // be before the window is rejected without refinement.
 const rawSlack = 12.0
 
-// lagged returns tone k's DFT value over the window lagLen samples before the current one.
-func (d *Detector) lagged(last int64, k int) complex128 {
-	var xp complex128
-	for i := int64(lagSubs); i < lagSubs+winSubs; i++ {
-		xp += d.ringX[(last-i)&(ringSize-1)][k]
-	}
-	return xp
-}
-
 // offset measures tone k's frequency error in Hz from the phase advance of its bin over lagLen
 // samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack.
 func (d *Detector) offset(k int, xk, xp complex128, slack float64) (float64, bool) {
-	hz := phase(xk, xp) / lagLen * rate8 / (2 * math.Pi)
+	hz := phase(xk, xp) * hzPerLagRad
 	return hz, math.Abs(hz) <= d.tolHz[k]+slack
-}
-
-// centred turns tone k's DFT value over the current window from the stream's phase reference
-// (sample 0, as the sub-blocks are rotated in endSub) to the window's centre, using the rotation
-// of the window's last sub-block. A tone a·e^{jfn} then contributes a·e^{jf·centre}·D(f−w) to
-// the bin at w, with D the real Dirichlet kernel (see dirichlet); the same reference serves the
-// window lagLen earlier once multiplied by lagRot.
-func (d *Detector) centred(k int, xk complex128) complex128 {
-	q := d.qLast[k]
-	return xk * complex(real(q), -imag(q)) * d.cen[k]
 }
 
 // phase is the angle of a·conj(b).
@@ -744,7 +749,9 @@ func phase(a, b complex128) float64 {
 // pairKernels holds, for each row r and column c, sin and cos of N·Δ/2 and of Δ/2, with
 // Δ = wc − wr the distance between the two bins: D(±Δ+ε) then follows from the sines and
 // cosines of N·ε/2 and ε/2 by the angle-addition formulas.
-var pairKernels = func() (t [4][4]struct{ sn, cn, sh, ch float64 }) {
+type pairKernel struct{ sn, cn, sh, ch float64 }
+
+var pairKernels = func() (t [4][4]pairKernel) {
 	for r := range 4 {
 		for c := range 4 {
 			delta := 2 * math.Pi * (toneHz[4+c] - toneHz[r]) / rate8
@@ -754,6 +761,39 @@ var pairKernels = func() (t [4][4]struct{ sn, cn, sh, ch float64 }) {
 	}
 	return t
 }()
+
+// at returns the four kernels D(εr), D(Δ+εc), D(−Δ+εr), D(εc) of the pair, given the sine and
+// cosine of εr·N/2 and εc·N/2.
+func (pk *pairKernel) at(snr, cnr, snc, cnc, er, ec float64) [4]float64 {
+	shr, chr := sincosSmall(er / 2)
+	shc, chc := sincosSmall(ec / 2)
+	return [4]float64{
+		ratio(snr, shr),
+		ratio(pk.sn*cnc+pk.cn*snc, pk.sh*chc+pk.ch*shc),
+		ratio(-pk.sn*cnr+pk.cn*snr, -pk.sh*chr+pk.ch*shr),
+		ratio(snc, shc),
+	}
+}
+
+// sincosSmall is math.Sincos, by Taylor series (to within an ulp) when |x| ≤ 1/16, as the
+// half-angle of a frequency offset nearly always is.
+func sincosSmall(x float64) (sin, cos float64) {
+	if math.Abs(x) > 1.0/16 {
+		return math.Sincos(x)
+	}
+	z := x * x
+	sin = x + x*z*(-1.0/6+z*(1.0/120+z*(-1.0/5040+z*(1.0/362880))))
+	cos = 1 + z*(-0.5+z*(1.0/24+z*(-1.0/720+z*(1.0/40320+z*(-1.0/3628800)))))
+	return sin, cos
+}
+
+// pairKernelsAt returns the kernels of the pair of row r and column c at frequency offsets er, ec
+// (radians per sample).
+func pairKernelsAt(r, c int, er, ec float64) [4]float64 {
+	snr, cnr := math.Sincos(er * winLen / 2)
+	snc, cnc := math.Sincos(ec * winLen / 2)
+	return pairKernels[r][c-4].at(snr, cnr, snc, cnc, er, ec)
+}
 
 // ratio is sin(N·δ/2)/sin(δ/2) given both sines: the Dirichlet kernel, N at δ = 0.
 func ratio(sn, sh float64) float64 {
@@ -795,6 +835,11 @@ type detectorStats struct {
 // tone of the same digit resuming after a longer gap, or a different digit being confirmed,
 // ends it (and ProcessEvents reports it).
 func (d *Detector) decide(h *hit) {
+	d.renewRef(h, d.step(h))
+}
+
+// step is decide without the steady reference: it returns the run it added h to, or nil.
+func (d *Detector) step(h *hit) *run {
 	d.stats.windows++
 	if h.ok {
 		d.stats.passed++
@@ -805,7 +850,7 @@ func (d *Detector) decide(h *hit) {
 		if h.ok && h.idx == d.cur.idx {
 			restart := false
 			if d.cur.misses > 0 {
-				c := math.Min(1, h.rho/d.cur.rhoMax)
+				c := min(1, h.rho/d.cur.rhoMax)
 				if ws+winLen-int64(math.Round(c*winLen))-d.cur.lastEnd >= d.maxGap {
 					restart = true
 				}
@@ -814,7 +859,7 @@ func (d *Detector) decide(h *hit) {
 				d.cur.misses = 0
 				d.cur.add(h, ws)
 				d.cand = run{}
-				return
+				return &d.cur
 			}
 			d.endCur()
 		} else {
@@ -826,7 +871,7 @@ func (d *Detector) decide(h *hit) {
 	}
 	if !h.ok {
 		d.cand = run{} // a candidate must pass every window: bridging is for confirmed digits
-		return
+		return nil
 	}
 	if !d.cand.active || d.cand.idx != h.idx {
 		d.cand = run{active: true, idx: h.idx, firstWS: ws, firstRho: h.rho, lastEnd: we}
@@ -835,14 +880,14 @@ func (d *Detector) decide(h *hit) {
 	d.cand.add(h, ws)
 	start := d.cand.start()
 	if d.cand.lastEnd-start < d.minDur || d.cand.windows < 3 {
-		return
+		return &d.cand
 	}
 	if !d.cand.steady() {
 		if !d.cand.blocked {
 			d.cand.blocked = true
 			d.stats.blocked++
 		}
-		return
+		return &d.cand
 	}
 	if d.cur.active {
 		d.endCur()
@@ -853,6 +898,7 @@ func (d *Detector) decide(h *hit) {
 	if d.want == 1 {
 		d.digits = append(d.digits, digitMap[d.cur.idx])
 	}
+	return &d.cur
 }
 
 // Steadiness limits, applied only when the pair does not dominate the whole band.
@@ -892,8 +938,10 @@ func (d *Detector) endCur() {
 			n := float64(r.n)
 			det.LowLevel = float32(levelDBm0(r.sumPr / n))
 			det.HighLevel = float32(levelDBm0(r.sumPc / n))
-			det.LowFreq = float32(toneHz[r.idx/4] + r.sumDr/n)
-			det.HighFreq = float32(toneHz[4+r.idx%4] + r.sumDc/n)
+		}
+		if r.nD > 0 {
+			det.LowFreq = float32(toneHz[r.idx/4] + r.sumDr/float64(r.nD))
+			det.HighFreq = float32(toneHz[4+r.idx%4] + r.sumDc/float64(r.nD))
 		}
 		d.events = append(d.events, det)
 	}

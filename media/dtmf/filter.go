@@ -57,11 +57,68 @@ func (f *bandFilter) gain2(hz, fs float64) float64 {
 	return a * a
 }
 
-func (f *bandFilter) reset() {
-	for i := range f.s {
-		f.s[i].z1, f.s[i].z2 = 0, 0
+// bandPass is the band filter of the detector's in-band energy test (see bandEnergy).
+var bandPass = newBandFilter(bandLo, bandHi, rate8)
+
+// bandBlockGo runs bandPass over one sub-block x from the state s (both sections' z1, z2), which
+// it updates, and returns the energy of its output.
+func bandBlockGo(x *[subLen]float64, s *[4]float64) float64 {
+	q0, q1 := &bandPass.s[0], &bandPass.s[1]
+	q0b0, q0b1, q0b2, q0a1, q0a2 := q0.b0, q0.b1, q0.b2, q0.a1, q0.a2
+	q1b0, q1b1, q1b2, q1a1, q1a2 := q1.b0, q1.b1, q1.b2, q1.a1, q1.a2
+	q0z1, q0z2, q1z1, q1z2 := s[0], s[1], s[2], s[3]
+	var eb float64
+	for _, u := range x {
+		f := q0b0*u + q0z1
+		q0z1, q0z2 = q0b1*u-q0a1*f+q0z2, q0b2*u-q0a2*f
+		g := q1b0*f + q1z1
+		q1z1, q1z2 = q1b1*f-q1a1*g+q1z2, q1b2*f-q1a2*g
+		eb += g * g
 	}
+	*s = [4]float64{q0z1, q0z2, q1z1, q1z2}
+	return eb
 }
+
+// bandTable is bandPass over a whole sub-block as one linear map, for the vector kernel: the
+// outputs g = T·x + C·s and the next state A·s + B·x, from the sub-block's samples x and the
+// state s. Column m of T holds the response to a unit sample at m (zero above the diagonal, and
+// padded to 20 rows), column i of C the response to a unit state i, column i of A the state that
+// unit state i leaves after the sub-block, and column m of B the state a unit sample at m leaves.
+type bandTable struct {
+	t [subLen][20]float64
+	c [4][20]float64
+	a [4][4]float64
+	b [subLen][4]float64
+}
+
+var bandTab = func() (t bandTable) {
+	run := func(x *[subLen]float64, s *[4]float64) (g [20]float64) { // bandBlockGo, keeping the outputs
+		q0, q1 := &bandPass.s[0], &bandPass.s[1]
+		for n, u := range x {
+			f := q0.b0*u + s[0]
+			s[0], s[1] = q0.b1*u-q0.a1*f+s[1], q0.b2*u-q0.a2*f
+			y := q1.b0*f + s[2]
+			s[2], s[3] = q1.b1*f-q1.a1*y+s[3], q1.b2*f-q1.a2*y
+			g[n] = y
+		}
+		return g
+	}
+	for m := range subLen {
+		var x [subLen]float64
+		var s [4]float64
+		x[m] = 1
+		t.t[m] = run(&x, &s)
+		t.b[m] = s
+	}
+	for i := range 4 {
+		var x [subLen]float64
+		var s [4]float64
+		s[i] = 1
+		t.c[i] = run(&x, &s)
+		t.a[i] = s
+	}
+	return t
+}()
 
 // Half-band decimator, 16 kHz to 8 kHz: a 47-tap Blackman-windowed sinc cut at a quarter of
 // the input rate. Every other tap but the centre one is zero, so each output costs 12

@@ -1,0 +1,334 @@
+package dtmf
+
+import "math"
+
+// The front end. Per sample it only collects the input (decimated to 8 kHz first at 16 kHz); when
+// a sub-block is whole, the DC blocker writes it into hist and takes its energy. The DFT of a
+// sub-block at the eight tones is computed from hist only when a window that contains it gets
+// past the silence gate (see windowBins), so silence costs little.
+
+// feed runs pcm through the front end, closing each sub-block it completes.
+func (d *Detector) feed(pcm []int16) {
+	if d.cfg.SampleRate == 16000 {
+		for len(pcm) > 0 {
+			slot := d.nsub & (ringSize - 1)
+			base := int(slot) * subLen
+			var n int
+			n, pcm = d.dec.run(d.hist[base+d.m:base+subLen], pcm)
+			d.m += n
+			if d.m == subLen {
+				h := (*[subLen]float64)(d.hist[base:])
+				d.endSub(dcBlock(h, h, &d.dc))
+			}
+		}
+		return
+	}
+	for len(pcm) > 0 {
+		slot := d.nsub & (ringSize - 1)
+		h := (*[subLen]float64)(d.hist[int(slot)*subLen:])
+		if d.m == 0 && len(pcm) >= subLen {
+			// a whole sub-block: straight from the input
+			d.endSub(dcBlock16((*[subLen]int16)(pcm), h, &d.dc))
+			pcm = pcm[subLen:]
+			continue
+		}
+		n := copy(d.stage[d.m:], pcm)
+		pcm = pcm[n:]
+		d.m += n
+		if d.m == subLen {
+			d.endSub(dcBlock16(&d.stage, h, &d.dc))
+		}
+	}
+}
+
+// endSub closes the sub-block just completed, whose energy after the DC blocker is e: the window
+// sum, and the analysis of the window that ends with it.
+func (d *Detector) endSub(e float64) {
+	slot := d.nsub & (ringSize - 1)
+	d.ringE[slot] = e
+	d.binOf[slot] = -1
+	// Running window sum: add the new sub-block, drop the one leaving the window, and every 256
+	// sub-blocks start again from the ring so rounding cannot accumulate.
+	if d.nsub&255 == 0 {
+		d.winE = 0
+		for i := int64(0); i < winSubs && i <= d.nsub; i++ {
+			d.winE += d.ringE[(d.nsub-i)&(ringSize-1)]
+		}
+	} else {
+		d.winE += e
+		if d.nsub >= winSubs {
+			d.winE -= d.ringE[(d.nsub-winSubs)&(ringSize-1)]
+		}
+	}
+	d.m = 0
+	d.nsub++
+	if d.nsub >= winSubs+lagSubs {
+		var h hit
+		d.analyse(&h)
+		d.decide(&h)
+	}
+}
+
+// DC blocker y[n] = x[n] − x[n−1] + p·y[n−1]: a zero at DC and a pole at p (−3 dB at 6.4 Hz;
+// ±0.03 dB from 100 Hz up).
+const dcPole = 0.995
+
+// Powers of dcPole for the look-ahead form of dcBlock.
+const (
+	dcPole2 = dcPole * dcPole
+	dcPole3 = dcPole2 * dcPole
+	dcPole4 = dcPole3 * dcPole
+)
+
+// dcTable holds dcPole's powers for the vector kernel: p, p², then p…p⁴ and p⁵…p⁸.
+type dcTable struct {
+	p, p2    float64
+	p14, p58 [4]float64
+}
+
+var dcTab = dcTable{dcPole, dcPole2, [4]float64{dcPole, dcPole2, dcPole3, dcPole4},
+	[4]float64{dcPole4 * dcPole, dcPole4 * dcPole2, dcPole4 * dcPole3, dcPole4 * dcPole4}}
+
+// dcBlock runs the DC blocker over the sub-block x into y (which may be x) and returns the
+// energy of its output. Run one sample at a time the blocker is a chain of a multiplication and
+// an addition per sample, which the processor cannot overlap; here each group of four samples is
+// computed from the output just before the group (y[n+i] = a[i] + p^{i+1}·y[n−1], with a[i] the
+// blocker's response to the group's own differences from rest), so the chain advances four
+// samples at a time. The groups start at each sub-block's first sample, and 8 kHz input is
+// staged until a sub-block is whole, so the result does not depend on how the stream was cut.
+// st holds the last input and output sample.
+func dcBlock[T int16 | float64](x *[subLen]T, y *[subLen]float64, st *[2]float64) float64 {
+	px, py := st[0], st[1]
+	var e0, e1 float64
+	for g := 0; g+4 <= subLen; g += 4 {
+		x0, x1, x2, x3 := float64(x[g]), float64(x[g+1]), float64(x[g+2]), float64(x[g+3])
+		a0 := x0 - px
+		a1 := (x1 - x0) + dcPole*a0
+		a2 := (x2 - x1) + dcPole*a1
+		a3 := (x3 - x2) + dcPole*a2
+		y0, y1 := a0+dcPole*py, a1+dcPole2*py
+		y2, y3 := a2+dcPole3*py, a3+dcPole4*py
+		y[g], y[g+1], y[g+2], y[g+3] = y0, y1, y2, y3
+		e0 += y0*y0 + y1*y1
+		e1 += y2*y2 + y3*y3
+		px, py = x3, y3
+	}
+	x16 := float64(x[subLen-1])
+	y16 := (x16 - px) + dcPole*py
+	y[subLen-1] = y16
+	st[0], st[1] = x16, y16
+	return e0 + e1 + y16*y16
+}
+
+// windowEnergy returns the energy of the window of winSubs sub-blocks starting with sub-block
+// first.
+func (d *Detector) windowEnergy(first int64) float64 {
+	e := d.winE
+	if first != d.nsub-winSubs {
+		e = 0
+		for j := first; j < first+winSubs; j++ {
+			e += d.ringE[j&(ringSize-1)]
+		}
+	}
+	return max(e, 1e-9)
+}
+
+// windowBins makes d.winRe, d.winIm the DFT at the eight tones of the window ending with
+// sub-block last, computing the sub-block DFTs it lacks, and d.winP its power |X|².
+func (d *Detector) windowBins(last int64) {
+	for j := last - winSubs + 1; j <= last; j++ {
+		if d.binOf[j&(ringSize-1)] != j {
+			d.subBins(j)
+		}
+	}
+	cur := last & (ringSize - 1)
+	if d.winXOf == last-1 && d.winXN < 255 {
+		old := (last - winSubs) & (ringSize - 1)
+		windowStep(&d.winRe, &d.winIm, &d.winP, &d.ringRe[cur], &d.ringIm[cur], &d.ringRe[old], &d.ringIm[old], &d.winPeak, &d.winArg)
+		d.winXN++
+	} else {
+		d.winRe, d.winIm = d.ringRe[cur], d.ringIm[cur]
+		for j := last - winSubs + 1; j < last; j++ {
+			o := j & (ringSize - 1)
+			for k := range d.winRe {
+				d.winRe[k] += d.ringRe[o][k]
+				d.winIm[k] += d.ringIm[o][k]
+			}
+		}
+		for k := range d.winP {
+			d.winP[k] = d.winRe[k]*d.winRe[k] + d.winIm[k]*d.winIm[k]
+		}
+		d.winPeak, d.winArg = peaks(&d.winP)
+		d.winXN = 0
+	}
+	d.winXOf = last
+}
+
+// windowStepGo moves a window's DFT (re, im) on by one sub-block, adding the DFT of the one
+// entering and removing that of the one leaving, sets p to its power, and sets peak and arg as
+// peaks does.
+func windowStepGo(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]float64, arg *[4]int) {
+	for k := range re {
+		re[k] += inRe[k] - outRe[k]
+		im[k] += inIm[k] - outIm[k]
+		p[k] = re[k]*re[k] + im[k]*im[k]
+	}
+	*peak, *arg = peaks(p)
+}
+
+// peaks returns, for the rows p[0:4] and the columns p[4:8], the largest power and (in arg) the
+// position of the first tone at that power in its group, then the number of tones of the group
+// within relPeakRaw of it (the tone itself included).
+func peaks(p *[8]float64) (peak [2]float64, arg [4]int) {
+	for g := range 2 {
+		q := p[4*g : 4*g+4]
+		m := max(q[0], q[1], q[2], q[3])
+		peak[g] = m
+		for arg[g] = 0; q[arg[g]] != m; arg[g]++ {
+		}
+		for _, v := range q {
+			if v*relPeakRaw > m {
+				arg[2+g]++
+			}
+		}
+	}
+	return peak, arg
+}
+
+// lagged returns tone k's DFT value over the window lagLen samples before the one ending with
+// sub-block last (whose sub-block DFTs must have been computed).
+func (d *Detector) lagged(last int64, k int) complex128 {
+	var re, im float64
+	for i := int64(lagSubs); i < lagSubs+winSubs; i++ {
+		o := (last - i) & (ringSize - 1)
+		re += d.ringRe[o][k]
+		im += d.ringIm[o][k]
+	}
+	return complex(re, im)
+}
+
+// subBins computes, unless done already, the DFT of sub-block j at the eight tones, referenced
+// to sample 0 of the stream: Σ x[n]·e^{-jw(n0+n)} over its samples n0+n. It folds the sub-block
+// about its centre sample, where the DFT's real part needs only the sums of sample pairs and its
+// imaginary part only their differences: 16 multiplications per tone, against 17 (and twice the
+// additions) in a Goertzel resonator, with no recursion to wait on. The result is turned from
+// the sub-block's centre to sample 0 by a phasor per tone that advances by one sub-block per
+// call and is set afresh from the exact tables (see turn) after a jump and every 256 sub-blocks.
+func (d *Detector) subBins(j int64) {
+	slot := j & (ringSize - 1)
+	if d.binOf[slot] == j {
+		return
+	}
+	if j != d.rotOf || j&255 == 0 {
+		pm := phasePos(j*subLen + subLen/2)
+		for k := range d.rotRe {
+			t := turn(k, pm)
+			d.rotRe[k], d.rotIm[k] = real(t), imag(t)
+		}
+	}
+	foldDFT((*[subLen]float64)(d.hist[slot*subLen:]), &d.ringRe[slot], &d.ringIm[slot], &d.rotRe, &d.rotIm)
+	d.rotOf = j + 1
+	d.binOf[slot] = j
+}
+
+// foldDFTGo is foldDFT in Go: it writes to re, im the DFT of x at the eight tones, referenced to
+// x's centre sample and then turned by the phasors (tr, ti), which it advances by one sub-block.
+func foldDFTGo(x *[subLen]float64, re, im, tr, ti *[8]float64) {
+	var u, v [subLen / 2]float64
+	for n := range u {
+		a, b := x[subLen/2+1+n], x[subLen/2-1-n]
+		u[n], v[n] = a+b, a-b
+	}
+	x0 := x[subLen/2]
+	for k := range re {
+		c, s := &foldCos[k], &foldSin[k]
+		zr := x0 + ((u[0]*c[0] + u[1]*c[1]) + (u[2]*c[2] + u[3]*c[3])) + ((u[4]*c[4] + u[5]*c[5]) + (u[6]*c[6] + u[7]*c[7]))
+		zi := ((v[0]*s[0] + v[1]*s[1]) + (v[2]*s[2] + v[3]*s[3])) + ((v[4]*s[4] + v[5]*s[5]) + (v[6]*s[6] + v[7]*s[7]))
+		// (zr − j·zi)·(tr + j·ti), then the phasor times e^{-jw·subLen}
+		a, b := tr[k], ti[k]
+		re[k] = zr*a + zi*b
+		im[k] = zr*b - zi*a
+		tr[k], ti[k] = a*stepRe[k]-b*stepIm[k], a*stepIm[k]+b*stepRe[k]
+	}
+}
+
+// foldTable holds foldDFT's constants for the vector kernel: cos(w·n) and sin(w·n) by n, then by
+// tone, and e^{-jw·subLen} by tone.
+type foldTable struct {
+	cos, sin       [subLen / 2][8]float64
+	stepRe, stepIm [8]float64
+}
+
+var foldTab = func() (t foldTable) {
+	for k := range toneHz {
+		for n := range t.cos {
+			t.cos[n][k], t.sin[n][k] = foldCos[k][n], foldSin[k][n]
+		}
+	}
+	t.stepRe, t.stepIm = stepRe, stepIm
+	return t
+}()
+
+// stepRe + j·stepIm = e^{-jw·subLen} for each tone.
+var stepRe, stepIm = func() (c, s [8]float64) {
+	for k, f := range toneHz {
+		sn, cs := math.Sincos(2 * math.Pi * f * subLen / rate8)
+		c[k], s[k] = cs, -sn
+	}
+	return c, s
+}()
+
+// foldCos and foldSin hold cos(w·n) and sin(w·n) for n = 1…8 at each tone.
+var foldCos, foldSin = func() (c, s [8][subLen / 2]float64) {
+	for k, f := range toneHz {
+		for n := range c[k] {
+			c[k][n] = math.Cos(2 * math.Pi * f * float64(n+1) / rate8)
+			s[k][n] = math.Sin(2 * math.Pi * f * float64(n+1) / rate8)
+		}
+	}
+	return c, s
+}()
+
+// turn returns e^{-jw·pos} for tone k at sample pos, given pm = phasePos(pos). The tones are
+// whole hertz, so the phase is 2π·m/8000 for the integer m = f·pos mod 8000, read from two small
+// tables.
+func turn(k int, pm uint32) complex128 {
+	m := toneInt[k] * pm % rate8
+	return turnHi[m>>6] * turnLo[m&63]
+}
+
+// phasePos reduces a sample position ≥ 0 for turn: every tone is back in phase each second.
+func phasePos(pos int64) uint32 { return uint32(pos % rate8) }
+
+// toneInt is toneHz as integers.
+var toneInt = [8]uint32{697, 770, 852, 941, 1209, 1336, 1477, 1633}
+
+// turnHi[a]·turnLo[b] = e^{-j2π(64a+b)/8000}.
+var turnHi, turnLo = func() (hi [rate8/64 + 1]complex128, lo [64]complex128) {
+	for a := range hi {
+		s, c := math.Sincos(2 * math.Pi * float64(64*a) / rate8)
+		hi[a] = complex(c, -s)
+	}
+	for b := range lo {
+		s, c := math.Sincos(2 * math.Pi * float64(b) / rate8)
+		lo[b] = complex(c, -s)
+	}
+	return hi, lo
+}()
+
+// centre turns tone k's DFT value over the window starting at sample ws (pw = phasePos(ws)) from
+// the stream's phase reference to the window's centre. A tone a·e^{jfn} then contributes
+// a·e^{jf·centre}·D(f−w) to the bin at w, with D the real Dirichlet kernel (see dirichlet).
+func (d *Detector) centre(k int, xk complex128, pw uint32) complex128 {
+	t := turn(k, pw)
+	return xk * complex(real(t), -imag(t)) * halfWin[k]
+}
+
+// halfWin is e^{jw(N−1)/2} for each tone.
+var halfWin = func() (h [8]complex128) {
+	for i, f := range toneHz {
+		w := 2 * math.Pi * f / rate8
+		h[i] = complex(math.Cos(w*(winLen-1)/2), math.Sin(w*(winLen-1)/2))
+	}
+	return h
+}()
