@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ type loadOptions struct {
 	duration time.Duration
 	hold     time.Duration
 	pid      int
+	admin    string
 	json     bool
 	tone     bool
 	progress time.Duration
@@ -45,22 +47,27 @@ type loadOptions struct {
 
 // loadReport is the final report of a load run (--json prints it as is).
 type loadReport struct {
-	Platform        string            `json:"platform"`
-	DTMF            string            `json:"dtmf"`
-	Concurrency     int               `json:"concurrency"`
-	Started         int64             `json:"started"`
-	Completed       int64             `json:"completed"`
-	Verified        int64             `json:"verified"`
-	Failed          int64             `json:"failed"`
-	FailReasons     map[string]int64  `json:"fail_reasons,omitempty"`
-	PeakActive      int64             `json:"peak_active"`
-	WallSeconds     float64           `json:"wall_seconds"`
-	CallSeconds     float64           `json:"call_seconds"`
-	FramesSent      int64             `json:"frames_sent"`
-	FramesReceived  int64             `json:"frames_received"`
-	FramesLate      int64             `json:"frames_late"`
-	DigitToPrompt   latencySummary    `json:"digit_to_prompt_ms"`
-	DigitToVerified latencySummary    `json:"digit_to_agent_verified_ms"`
+	Platform        string           `json:"platform"`
+	DTMF            string           `json:"dtmf"`
+	Concurrency     int              `json:"concurrency"`
+	Started         int64            `json:"started"`
+	Completed       int64            `json:"completed"`
+	Verified        int64            `json:"verified"`
+	Failed          int64            `json:"failed"`
+	FailReasons     map[string]int64 `json:"fail_reasons,omitempty"`
+	PeakActive      int64            `json:"peak_active"`
+	WallSeconds     float64          `json:"wall_seconds"`
+	CallSeconds     float64          `json:"call_seconds"`
+	FramesSent      int64            `json:"frames_sent"`
+	FramesReceived  int64            `json:"frames_received"`
+	FramesLate      int64            `json:"frames_late"`
+	DigitToPrompt   latencySummary   `json:"digit_to_prompt_ms"`
+	DigitToVerified latencySummary   `json:"digit_to_agent_verified_ms"`
+	// KeyedToPrompt and KeyedToVerified time the same from the moment the key could first be
+	// recognised: its digit event sent, or in band the send of its second 20 ms frame of tone
+	// (40 ms of tone, the shortest a Q.24 receiver must accept).
+	KeyedToPrompt   latencySummary    `json:"recognisable_to_prompt_ms"`
+	KeyedToVerified latencySummary    `json:"recognisable_to_agent_verified_ms"`
 	Server          *serverUsage      `json:"server,omitempty"`
 	Extra           map[string]string `json:"extra,omitempty"`
 }
@@ -86,6 +93,15 @@ type serverUsage struct {
 	HeapPerCallBytes   float64 `json:"heap_per_call_bytes,omitempty"`
 	IdleRSSBytes       int64   `json:"idle_rss_bytes"`
 	IdleHeapInuseBytes int64   `json:"idle_heap_inuse_bytes,omitempty"`
+	// With --admin: the live heap (HeapAlloc just after a forced GC) and goroutine stacks in
+	// use, idle and once at peak concurrency, and per call at that moment.
+	LiveHeapBytes        int64   `json:"live_heap_bytes,omitempty"`
+	IdleLiveHeapBytes    int64   `json:"idle_live_heap_bytes,omitempty"`
+	LiveHeapPerCallBytes float64 `json:"live_heap_per_call_bytes,omitempty"`
+	StackBytes           int64   `json:"stack_inuse_bytes,omitempty"`
+	IdleStackBytes       int64   `json:"idle_stack_inuse_bytes,omitempty"`
+	StackPerCallBytes    float64 `json:"stack_per_call_bytes,omitempty"`
+	LiveSampledCalls     int64   `json:"live_sampled_calls,omitempty"`
 }
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -113,6 +129,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	fs.DurationVar(&lo.hold, "hold", 0, "hang up each call after this long without expecting an outcome (for a null relay)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up on one call after this long")
 	fs.IntVar(&lo.pid, "pid", 0, "server process id, to sample its CPU and peak RSS")
+	fs.StringVar(&lo.admin, "admin", "", "the server's admin listener URL (pprof), to measure its live heap and stacks after a forced GC, idle and at peak concurrency (with --pid)")
 	fs.BoolVar(&lo.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&lo.tone, "tone", false, "send a quiet 440 Hz tone instead of silence between answers")
 	nullRelay := fs.String("null-relay-listen", "", "instead of calling, serve a null relay (Twilio streams echoed, no flow) on ADDR")
@@ -187,10 +204,12 @@ type loadStats struct {
 	sent, received, late                               atomic.Int64
 	callNanos                                          atomic.Int64
 
-	mu        sync.Mutex
-	reasons   map[string]int64
-	toPrompt  []time.Duration
-	toVerdict []time.Duration
+	mu             sync.Mutex
+	reasons        map[string]int64
+	toPrompt       []time.Duration
+	toVerdict      []time.Duration
+	keyedToPrompt  []time.Duration
+	keyedToVerdict []time.Duration
 }
 
 func (s *loadStats) fail(reason string) {
@@ -224,7 +243,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 	}
 	var srv *serverSampler
 	if lo.pid > 0 {
-		s, err := newServerSampler(lo.pid, o.server)
+		s, err := newServerSampler(lo.pid, o.server, lo.admin)
 		if err != nil {
 			return nil, err
 		}
@@ -236,6 +255,11 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 	if lo.duration > 0 {
 		deadline = start.Add(lo.ramp + lo.duration)
 	}
+	pace := newPacer(st, lo.tone)
+	paceCtx, stopPace := context.WithCancel(ctx)
+	paceDone := pace.run(paceCtx)
+	defer func() { stopPace(); paceDone.Wait() }()
+
 	tickCtx, stopTick := context.WithCancel(ctx)
 	tickDone := make(chan struct{})
 	go func() {
@@ -249,6 +273,10 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 			case <-t.C:
 				if srv != nil {
 					srv.sample()
+					// Once every call is up and the ramp has settled: one forced GC on the server.
+					if a := st.active.Load(); a >= int64(lo.calls) && time.Since(start) > lo.ramp+5*time.Second {
+						srv.sampleLive(a)
+					}
 				}
 				fmt.Fprintf(progress, "%5.0fs active %d completed %d verified %d failed %d frames sent %d received %d late %d\n",
 					time.Since(start).Seconds(), st.active.Load(), st.completed.Load(), st.verified.Load(), st.failed.Load(),
@@ -273,7 +301,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 				if ctx.Err() != nil {
 					return
 				}
-				loadCall(ctx, lo, answers, index, agents, st)
+				loadCall(ctx, lo, answers, index, agents, pace, st)
 				if deadline.IsZero() || time.Now().After(deadline) {
 					return
 				}
@@ -291,7 +319,8 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		CallSeconds:    time.Duration(st.callNanos.Load()).Seconds(),
 		FramesSent:     st.sent.Load(),
 		FramesReceived: st.received.Load(), FramesLate: st.late.Load(),
-		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict)}
+		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
+		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict)}
 	if srv != nil {
 		srv.sample()
 		rep.Server = srv.finish(rep.CallSeconds, int64(lo.calls))
@@ -300,7 +329,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 }
 
 // loadCall places one call and records what it saw.
-func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, index *media.PromptIndex, agents *agentWatch, st *loadStats) {
+func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, index *media.PromptIndex, agents *agentWatch, pace *pacer, st *loadStats) {
 	o := lo.call
 	st.started.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
@@ -314,7 +343,22 @@ func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, in
 		verdict = agents.expect(callID)
 		defer agents.forget(callID)
 	}
-	sim, dialect, id, err := dialPlatform(ctx, o, callID, nil, io.Discard)
+	var (
+		sim      simCall
+		dialect  simDialect
+		id       string
+		received func() uint64
+		err      error
+	)
+	if o.platform == "twilio" {
+		var cl *twilio.Client
+		cl, err = dialLoadTwilio(ctx, o, callID)
+		if err == nil {
+			sim, dialect, id, received = newTwilioSim(cl), simDialect{named: true, ulaw: true, played: true}, callID, cl.Received
+		}
+	} else {
+		sim, dialect, id, err = dialPlatform(ctx, o, callID, nil, io.Discard)
+	}
 	if err != nil {
 		st.fail("dial: " + shortErr(err))
 		return
@@ -336,15 +380,14 @@ func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, in
 		st.callNanos.Add(int64(time.Since(begin)))
 	}()
 
-	pc := newPacedCall(sim, lo.tone, st)
+	pc := newPacedCall(sim, received)
 	drv := &simDriver{sim: pc, answers: answers, namedMarks: dialect.named, played: dialect.played, realtime: true,
 		inband: o.dtmf == "inband", paced: true, out: io.Discard, index: index,
 		passcode: func() (string, error) { return demoPasscode(ctx, o.server, id) }}
-	pumpDone := make(chan struct{})
-	go func() { defer close(pumpDone); pc.pump(ctx) }()
+	pace.add(pc)
 	defer func() {
+		pace.remove(pc)
 		sim.Close()
-		<-pumpDone
 		go func() { // let the client's event goroutine finish if the call was hung up on
 			for range sim.Events() {
 			}
@@ -357,7 +400,7 @@ func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, in
 		defer t.Stop()
 		hold = t.C
 	}
-	var toPrompt []time.Duration
+	var toPrompt, keyedToPrompt []time.Duration
 	var closed media.SimEvent
 	var runErr error
 loop:
@@ -379,8 +422,12 @@ loop:
 			before := len(drv.prompts)
 			err := drv.handle(ev)
 			if len(drv.prompts) > before { // a prompt began (its mark, or its opening frames)
+				now := time.Now()
 				if at := pc.lastDigit.Swap(0); at != 0 {
-					toPrompt = append(toPrompt, time.Since(time.Unix(0, at)))
+					toPrompt = append(toPrompt, now.Sub(time.Unix(0, at)))
+				}
+				if at := pc.lastKeyed.Swap(0); at != 0 {
+					keyedToPrompt = append(keyedToPrompt, now.Sub(time.Unix(0, at)))
 				}
 			}
 			if err != nil {
@@ -396,6 +443,7 @@ loop:
 	st.completed.Add(1)
 	st.mu.Lock()
 	st.toPrompt = append(st.toPrompt, toPrompt...)
+	st.keyedToPrompt = append(st.keyedToPrompt, keyedToPrompt...)
 	st.mu.Unlock()
 	switch {
 	case runErr != nil:
@@ -415,12 +463,14 @@ loop:
 	if verdict != nil {
 		select {
 		case at := <-verdict:
-			last := pc.finalDigit.Load()
-			if last != 0 {
-				st.mu.Lock()
+			st.mu.Lock()
+			if last := pc.finalDigit.Load(); last != 0 {
 				st.toVerdict = append(st.toVerdict, at.Sub(time.Unix(0, last)))
-				st.mu.Unlock()
 			}
+			if last := pc.finalKeyed.Load(); last != 0 {
+				st.keyedToVerdict = append(st.keyedToVerdict, at.Sub(time.Unix(0, last)))
+			}
+			st.mu.Unlock()
 		case <-time.After(5 * time.Second):
 			st.fail("no verified message on the agent stream")
 			return
@@ -445,25 +495,54 @@ func shortErr(err error) string {
 	return s
 }
 
+// dialLoadTwilio places one call as `callproof call` does (dialPlatform), with the client set
+// for load: no "media" events, so that the audio the server sends costs the caller no
+// allocation; the driver knows Twilio's prompts by their marks.
+func dialLoadTwilio(ctx context.Context, o callOptions, callID string) (*twilio.Client, error) {
+	u, err := wsURL(o.server, twilio.StreamPath)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := twilio.Dial(ctx, u, twilio.CallParams{
+		CallSid: callID, StreamSid: "MZ" + callID[2:], AccountSid: "AC" + strings.Repeat("0", 32),
+		From: o.from, To: o.to, Verstat: o.verstat, AuthToken: o.authToken,
+	}, twilio.WithRealtimePlayback(true), twilio.WithAudio(false), twilio.WithEventBuffer(16))
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	return cl, nil
+}
+
 // pacedCall sits between the driver and the platform client: the driver's digits and tones
-// are queued, and pump sends one 20 ms frame (silence, a tone, or the queued tones) every 20 ms
-// on a deadline-anchored clock, and a queued digit event every 100 ms.
+// are queued, and the pacer sends one 20 ms frame (silence, a tone, or the queued tones) every
+// 20 ms on the call's own schedule, and a queued digit event every 100 ms.
 type pacedCall struct {
 	simCall
-	st   *loadStats
-	tone bool
+	received func() uint64 // samples the server sent, when the client counts them itself
 
 	mu     sync.Mutex
 	pcm    []int16 // queued in-band tones
 	digits []byte  // queued digit events
 
+	// The pacer's goroutine only, under sendMu; remove sets stopped.
+	sendMu   sync.Mutex
+	stopped  atomic.Bool // set under sendMu
+	tick     int
+	inTone   int    // consecutive frames of tone sent
+	counted  uint64 // frames received, as added to the run's count
+	slot     int
+	firstDue int64 // the pacer tick of the first frame
+
 	// lastDigit is when the latest digit went out (unix nanos; the start of its tone in band),
 	// cleared when the next prompt starts; finalDigit is the same time, kept to the end.
+	// lastKeyed and finalKeyed are when that digit became recognisable: its event sent, or its
+	// second frame of tone.
 	lastDigit, finalDigit atomic.Int64
+	lastKeyed, finalKeyed atomic.Int64
 }
 
-func newPacedCall(sim simCall, tone bool, st *loadStats) *pacedCall {
-	return &pacedCall{simCall: sim, tone: tone, st: st}
+func newPacedCall(sim simCall, received func() uint64) *pacedCall {
+	return &pacedCall{simCall: sim, received: received}
 }
 
 func (p *pacedCall) SendDTMF(d byte) error {
@@ -480,69 +559,215 @@ func (p *pacedCall) SendAudio(pcm []int16) error {
 	return nil
 }
 
-// pump runs the call's 20 ms clock until ctx ends or a send fails (the stream closed).
-func (p *pacedCall) pump(ctx context.Context) {
-	frame := make([]int16, media.FrameSamples)
-	filler := make([]int16, media.FrameSamples)
-	if p.tone {
-		for i := range filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
-			filler[i] = int16(1000 * sinApprox(float64(i)*440/float64(media.SampleRate)))
+// send sends the call's next frame, which was due at due, using frame as scratch; filler is
+// what it sends when nothing is queued. It reports false once the stream has closed.
+func (p *pacedCall) send(st *loadStats, due time.Time, frame, filler []int16) bool {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	if p.stopped.Load() {
+		return false
+	}
+	now := time.Now()
+	if now.Sub(due) > 10*time.Millisecond {
+		st.late.Add(1)
+	}
+	p.tick++
+	p.mu.Lock()
+	var digit byte
+	if p.tick%5 == 0 && len(p.digits) > 0 {
+		digit = p.digits[0]
+		p.digits = p.digits[1:]
+	}
+	out, queued := filler, false
+	if len(p.pcm) > 0 {
+		nn := copy(frame, p.pcm)
+		clear(frame[nn:])
+		p.pcm = p.pcm[nn:]
+		out, queued = frame, true
+	}
+	p.mu.Unlock()
+	// Digit times are noted before the frame goes out: the server may answer before this
+	// goroutine runs again.
+	switch {
+	case !queued || isSilent(frame):
+		p.inTone = 0
+	case p.inTone == 0: // a key press starts: the latest one before the next prompt is the last digit
+		p.inTone = 1
+		p.keyed(&p.lastDigit, &p.finalDigit, now)
+	default:
+		if p.inTone++; p.inTone == 2 { // 40 ms of tone sent: recognisable from now on
+			p.keyed(&p.lastKeyed, &p.finalKeyed, now)
 		}
 	}
-	timer := time.NewTimer(media.FrameDuration)
-	defer timer.Stop()
-	next := time.Now()
-	var tick int
-	var inTone bool
-	for {
-		next = next.Add(media.FrameDuration)
-		timer.Reset(time.Until(next))
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
+	if err := p.simCall.SendAudio(out); err != nil {
+		p.stopped.Store(true)
+		return false
+	}
+	st.sent.Add(1)
+	if digit != 0 {
+		t := time.Now()
+		p.keyed(&p.lastDigit, &p.finalDigit, t)
+		p.keyed(&p.lastKeyed, &p.finalKeyed, t)
+		if err := p.simCall.SendDTMF(digit); err != nil {
+			p.stopped.Store(true)
+			return false
 		}
-		now := time.Now()
-		if now.Sub(next) > 10*time.Millisecond {
-			p.st.late.Add(1)
-		}
-		tick++
-		p.mu.Lock()
-		var digit byte
-		if tick%5 == 0 && len(p.digits) > 0 {
-			digit = p.digits[0]
-			p.digits = p.digits[1:]
-		}
-		out, queued := filler, false
-		if len(p.pcm) > 0 {
-			nn := copy(frame, p.pcm)
-			clear(frame[nn:])
-			p.pcm = p.pcm[nn:]
-			out, queued = frame, true
-		}
-		p.mu.Unlock()
-		tone := queued && !isSilent(frame)
-		if err := p.simCall.SendAudio(out); err != nil {
-			return
-		}
-		p.st.sent.Add(1)
-		if tone && !inTone { // a key press starts: the latest one before the next prompt is the last digit
-			p.keyed(now)
-		}
-		inTone = tone
-		if digit != 0 {
-			if err := p.simCall.SendDTMF(digit); err != nil {
-				return
-			}
-			p.keyed(time.Now())
+	}
+	p.countReceived(st)
+	return true
+}
+
+// countReceived adds the frames the client has received since the last count to the run's.
+// It is called under sendMu.
+func (p *pacedCall) countReceived(st *loadStats) {
+	if p.received != nil {
+		if n := p.received() / media.FrameSamples; n > p.counted {
+			st.received.Add(int64(n - p.counted))
+			p.counted = n
 		}
 	}
 }
 
-// keyed notes that a digit went out at t.
-func (p *pacedCall) keyed(t time.Time) {
-	p.lastDigit.Store(t.UnixNano())
-	p.finalDigit.Store(t.UnixNano())
+// keyed notes t in a pair of digit times: the latest before the next prompt, and the final.
+func (p *pacedCall) keyed(last, final *atomic.Int64, t time.Time) {
+	last.Store(t.UnixNano())
+	final.Store(t.UnixNano())
+}
+
+// pacerTick is the pacer's resolution: each call's frames go out on its own 20 ms schedule,
+// rounded to this.
+const pacerTick = time.Millisecond
+
+// ticksPerFrame is the number of pacer ticks in one frame: a call's slot in the wheel.
+const ticksPerFrame = int(media.FrameDuration / pacerTick)
+
+// pacer drives every call's 20 ms clock from a few goroutines instead of one timer per call:
+// each shard keeps a wheel of ticksPerFrame slots, wakes every pacerTick on a
+// deadline-anchored clock and sends one frame for every call in the slot whose time it is.
+// A call joins the slot of the moment it starts, so calls keep the start times the ramp gave
+// them and their frames stay spread over the 20 ms; a frame is late when it goes out more
+// than 10 ms after the tick it belongs to, exactly as with a clock per call. A shard that
+// falls behind catches up slot by slot, so lateness is counted, never skipped.
+type pacer struct {
+	st     *loadStats
+	filler []int16
+	shards []*pacerShard
+	next   atomic.Uint32
+}
+
+type pacerShard struct {
+	epoch time.Time
+	frame []int16 // scratch for a queued frame
+
+	mu    sync.Mutex
+	slots [ticksPerFrame][]*pacedCall
+	calls int           // in all slots
+	added chan struct{} // a call joined an empty shard
+	tick  atomic.Int64  // ticks processed since epoch
+	batch []*pacedCall  // the shard's goroutine only
+}
+
+func newPacer(st *loadStats, tone bool) *pacer {
+	p := &pacer{st: st, filler: make([]int16, media.FrameSamples)}
+	if tone {
+		for i := range p.filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
+			p.filler[i] = int16(1000 * sinApprox(float64(i)*440/float64(media.SampleRate)))
+		}
+	}
+	epoch := time.Now()
+	for range max(runtime.GOMAXPROCS(0), 1) {
+		p.shards = append(p.shards, &pacerShard{epoch: epoch, frame: make([]int16, media.FrameSamples),
+			added: make(chan struct{}, 1)})
+	}
+	return p
+}
+
+// run starts the shards' goroutines; they stop when ctx ends.
+func (p *pacer) run(ctx context.Context) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for _, s := range p.shards {
+		wg.Go(func() { s.run(ctx, p) })
+	}
+	return &wg
+}
+
+// add starts pacing c: its first frame goes out one frame from now.
+func (p *pacer) add(c *pacedCall) {
+	s := p.shards[int(p.next.Add(1))%len(p.shards)]
+	now := int64(time.Since(s.epoch) / pacerTick)
+	c.firstDue = max(now, s.tick.Load()) + int64(ticksPerFrame)
+	c.slot = int(c.firstDue % int64(ticksPerFrame))
+	s.mu.Lock()
+	s.slots[c.slot] = append(s.slots[c.slot], c)
+	s.calls++
+	s.mu.Unlock()
+	select {
+	case s.added <- struct{}{}:
+	default:
+	}
+}
+
+// remove stops pacing c; no frame is sent for it once remove returns.
+func (p *pacer) remove(c *pacedCall) {
+	c.sendMu.Lock()
+	c.stopped.Store(true)
+	c.countReceived(p.st)
+	c.sendMu.Unlock()
+}
+
+func (s *pacerShard) run(ctx context.Context, p *pacer) {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		k := s.tick.Load()
+		s.mu.Lock()
+		if s.calls == 0 { // nothing to send: wait for a call rather than tick
+			s.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.added:
+			}
+			s.tick.Store(max(k, int64(time.Since(s.epoch)/pacerTick)))
+			continue
+		}
+		for i := 0; i < ticksPerFrame && len(s.slots[k%int64(ticksPerFrame)]) == 0; i++ {
+			k++ // an empty slot is nobody's tick: skip it rather than wake for it
+		}
+		s.mu.Unlock()
+		due := s.epoch.Add(time.Duration(k) * pacerTick)
+		if d := time.Until(due); d > 0 {
+			t.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		slot := int(k % int64(ticksPerFrame))
+		s.mu.Lock()
+		calls := s.slots[slot][:0]
+		s.batch = s.batch[:0]
+		for _, c := range s.slots[slot] {
+			if c.stopped.Load() {
+				continue
+			}
+			calls = append(calls, c)
+			if c.firstDue <= k {
+				s.batch = append(s.batch, c)
+			}
+		}
+		clear(s.slots[slot][len(calls):])
+		s.calls -= len(s.slots[slot]) - len(calls)
+		s.slots[slot] = calls
+		s.mu.Unlock()
+		for _, c := range s.batch {
+			c.send(p.st, due, s.frame, p.filler)
+		}
+		s.tick.Store(k + 1)
+	}
 }
 
 func isSilent(pcm []int16) bool {
@@ -604,6 +829,9 @@ func watchAllAgents(ctx context.Context, server, key string) (*agentWatch, error
 				return
 			}
 			at := time.Now()
+			if !bytes.Contains(data, []byte(`"verified"`)) { // most messages: decode only the ones that count
+				continue
+			}
 			var m sessions.AgentMessage
 			if json.Unmarshal(data, &m) != nil || m.Type != "verified" {
 				continue
@@ -643,26 +871,83 @@ func (a *agentWatch) forget(call string) {
 
 func (a *agentWatch) close() { a.conn.Close(); <-a.done }
 
-// serverSampler reads the server's CPU time and memory from /proc, and its heap from /metrics.
+// serverSampler reads the server's CPU time and memory from /proc, its heap from /metrics and,
+// with an admin URL, its live heap and stacks from pprof.
 type serverSampler struct {
 	pid               int
 	metrics           string
+	admin             string
 	cpu0              float64
 	idleRSS, idleHeap int64
 	peakRSS, peakHeap int64
 	client            *http.Client
+
+	live                sync.Once
+	liveDone            chan struct{}
+	idleLive, idleStack int64
+	liveHeap, liveStack int64
+	liveCalls           int64
 }
 
-func newServerSampler(pid int, server string) (*serverSampler, error) {
+func newServerSampler(pid int, server, admin string) (*serverSampler, error) {
 	cpu, err := procCPU(pid)
 	if err != nil {
 		return nil, fmt.Errorf("--pid: %w", err)
 	}
 	s := &serverSampler{pid: pid, cpu0: cpu, metrics: strings.TrimSuffix(server, "/") + "/metrics",
-		client: &http.Client{Timeout: 2 * time.Second}}
+		admin: strings.TrimSuffix(admin, "/"), client: &http.Client{Timeout: 10 * time.Second}}
 	s.idleRSS, _ = procStatus(pid, "VmRSS:")
 	s.idleHeap = s.heap()
+	if s.admin != "" {
+		if s.idleLive, s.idleStack, err = s.liveMem(); err != nil {
+			return nil, fmt.Errorf("--admin: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// liveMem forces a GC on the server and returns its heap (HeapAlloc, then all live) and the
+// goroutine stacks in use, from the heap profile's text form.
+func (s *serverSampler) liveMem() (heap, stack int64, err error) {
+	resp, err := s.client.Get(s.admin + "/debug/pprof/heap?gc=1&debug=1")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("heap profile: HTTP %d", resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			heap, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if v, ok := strings.CutPrefix(line, "# Stack = "); ok { // "# Stack = inuse / sys"
+			stack, _ = strconv.ParseInt(strings.Fields(v)[0], 10, 64)
+		}
+	}
+	if heap == 0 {
+		return 0, 0, errors.New("no HeapAlloc in the heap profile")
+	}
+	return heap, stack, sc.Err()
+}
+
+// sampleLive measures the live heap once, with calls active, without holding up the caller.
+func (s *serverSampler) sampleLive(calls int64) {
+	if s.admin == "" {
+		return
+	}
+	s.live.Do(func() {
+		s.liveDone = make(chan struct{})
+		go func() {
+			defer close(s.liveDone)
+			if h, st, err := s.liveMem(); err == nil {
+				s.liveHeap, s.liveStack, s.liveCalls = h, st, calls
+			}
+		}()
+	})
 }
 
 func (s *serverSampler) sample() {
@@ -701,6 +986,15 @@ func (s *serverSampler) finish(callSeconds float64, calls int64) *serverUsage {
 		u.CPUPerCallSecond = u.CPUSeconds / callSeconds
 	}
 	u.PeakRSSBytes, _ = procStatus(s.pid, "VmHWM:")
+	if s.liveDone != nil {
+		<-s.liveDone
+		u.IdleLiveHeapBytes, u.IdleStackBytes = s.idleLive, s.idleStack
+		u.LiveHeapBytes, u.StackBytes, u.LiveSampledCalls = s.liveHeap, s.liveStack, s.liveCalls
+		if s.liveCalls > 0 {
+			u.LiveHeapPerCallBytes = float64(s.liveHeap-s.idleLive) / float64(s.liveCalls)
+			u.StackPerCallBytes = float64(s.liveStack-s.idleStack) / float64(s.liveCalls)
+		}
+	}
 	if calls > 0 {
 		u.RSSPerCallBytes = float64(s.peakRSS-s.idleRSS) / float64(calls)
 		if s.peakHeap > 0 {
@@ -779,7 +1073,8 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	for _, l := range []struct {
 		name string
 		s    latencySummary
-	}{{"digit -> next prompt", r.DigitToPrompt}, {"last digit -> agent verified", r.DigitToVerified}} {
+	}{{"digit -> next prompt", r.DigitToPrompt}, {"last digit -> agent verified", r.DigitToVerified},
+		{"digit recognisable -> next prompt", r.KeyedToPrompt}, {"last digit recognisable -> agent verified", r.KeyedToVerified}} {
 		fmt.Fprintf(w, "%s (ms, n=%d): p50 %.1f p90 %.1f p99 %.1f max %.1f\n", l.name, l.s.N, l.s.P50, l.s.P90, l.s.P99, l.s.Max)
 	}
 	if s := r.Server; s != nil {
@@ -788,6 +1083,11 @@ func printLoadReport(w io.Writer, r *loadReport) {
 			float64(s.IdleRSSBytes)/(1<<20), s.RSSPerCallBytes/1024)
 		if s.PeakHeapBytes > 0 {
 			fmt.Fprintf(w, "; peak heap in use %.1f MiB (%.0f KiB per call)", float64(s.PeakHeapBytes)/(1<<20), s.HeapPerCallBytes/1024)
+		}
+		if s.LiveSampledCalls > 0 {
+			fmt.Fprintf(w, "; after a forced GC with %d calls: live heap %.1f MiB (idle %.1f, %.0f KiB per call), stacks %.1f MiB (%.0f KiB per call)",
+				s.LiveSampledCalls, float64(s.LiveHeapBytes)/(1<<20), float64(s.IdleLiveHeapBytes)/(1<<20), s.LiveHeapPerCallBytes/1024,
+				float64(s.StackBytes)/(1<<20), s.StackPerCallBytes/1024)
 		}
 		fmt.Fprintln(w)
 	}

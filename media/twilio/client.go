@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 
@@ -67,6 +68,7 @@ type ClientOption func(*clientOptions)
 type clientOptions struct {
 	realtime  bool
 	record    bool
+	noAudio   bool
 	signedURL string
 	buffer    int
 	dialer    *websocket.Dialer
@@ -81,6 +83,11 @@ func WithRealtimePlayback(on bool) ClientOption { return func(o *clientOptions) 
 // WithRecording keeps the audio received before each mark, for Recordings and the "mark"
 // event's Audio.
 func WithRecording(on bool) ClientOption { return func(o *clientOptions) { o.record = on } }
+
+// WithAudio chooses whether "media" events carry the audio the server sent (the default). Off,
+// the client emits no "media" events and keeps no audio, allocating nothing per message: the
+// audio still advances the playback clock and Received. Load generators use it.
+func WithAudio(on bool) ClientOption { return func(o *clientOptions) { o.noAudio = !on } }
 
 // WithSignedURL sets the URL the signature covers, for a server whose PublicURL differs from
 // the address dialled.
@@ -104,6 +111,14 @@ type Client struct {
 	seq   uint64
 	chunk uint64
 	sent  uint64 // μ-law bytes sent, for timestamps
+	wbuf  []byte // the media message being sent, under the write lock
+	sid   string // the streamSid as a JSON string
+
+	// Reader goroutine only: the media fast path.
+	scan  wsjson.Scanner
+	audio []byte
+
+	received atomic.Uint64 // μ-law bytes received
 
 	rmu        sync.Mutex // recordings
 	rec        []byte
@@ -208,7 +223,8 @@ func Dial(ctx context.Context, rawURL string, p CallParams, opts ...ClientOption
 	if err != nil {
 		return nil, fmt.Errorf("twilio: dial: %w", err)
 	}
-	c := &Client{p: p, opts: o}
+	sid, _ := json.Marshal(p.StreamSid)
+	c := &Client{p: p, opts: o, sid: string(sid)}
 	c.peer = wsjson.NewPeer(conn, wsjson.PeerConfig[ClientEvent]{
 		Buffer:    o.buffer,
 		Realtime:  o.realtime,
@@ -287,19 +303,16 @@ func (c *Client) SendDTMF(d byte) error {
 
 // SendAudio sends caller audio (μ-law, 8 kHz) as inbound media messages of 160 bytes (20 ms;
 // the last may be shorter), with chunk counting from 1 and timestamp advancing 20 ms per 160
-// bytes. It does not pace: call it every 20 ms for real-time audio.
+// bytes. It does not pace: call it every 20 ms for real-time audio. It allocates nothing once
+// its buffers have grown.
 func (c *Client) SendAudio(ulaw []byte) error {
 	return c.peer.Writes(func(send func([]byte) error) error {
 		for off := 0; off < len(ulaw); off += media.FrameSamples {
 			part := ulaw[off:min(off+media.FrameSamples, len(ulaw))]
 			c.chunk++
-			m := clientMsg{Event: "media", Media: &clientMedia{
-				Track:     "inbound",
-				Chunk:     strconv.FormatUint(c.chunk, 10),
-				Timestamp: strconv.FormatUint(c.sent/(media.SampleRate/1000), 10),
-				Payload:   base64.StdEncoding.EncodeToString(part),
-			}}
-			if err := c.sendLocked(send, m, true); err != nil {
+			c.seq++
+			c.wbuf = appendMedia(c.wbuf[:0], c.sid, c.seq, c.chunk, c.sent/(media.SampleRate/1000), part)
+			if err := send(c.wbuf); err != nil {
 				return err
 			}
 			c.sent += uint64(len(part))
@@ -307,6 +320,23 @@ func (c *Client) SendAudio(ulaw []byte) error {
 		return nil
 	})
 }
+
+// appendMedia appends an inbound media message exactly as encoding/json writes clientMsg, field
+// for field; sid is the streamSid as a JSON string.
+func appendMedia(b []byte, sid string, seq, chunk, timestamp uint64, ulaw []byte) []byte {
+	b = append(b, `{"event":"media","sequenceNumber":"`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(append(append(b, `","streamSid":`...), sid...), `,"media":{"track":"inbound","chunk":"`...)
+	b = strconv.AppendUint(b, chunk, 10)
+	b = append(b, `","timestamp":"`...)
+	b = strconv.AppendUint(b, timestamp, 10)
+	b = append(b, `","payload":"`...)
+	b = base64.StdEncoding.AppendEncode(b, ulaw)
+	return append(b, `"}}`...)
+}
+
+// Received is how much audio the server has sent, in μ-law bytes (samples).
+func (c *Client) Received() uint64 { return c.received.Load() }
 
 // Stop sends "stop", as Twilio does when the caller hangs up, then closes the stream.
 func (c *Client) Stop() error {
@@ -334,6 +364,11 @@ func (c *Client) handle(typ int, data []byte) error {
 	if typ != websocket.TextMessage {
 		return fmt.Errorf("%w: server sent a binary frame", media.ErrProtocol)
 	}
+	if c.opts.noAudio && !c.opts.record {
+		if ok, err := c.fastMedia(data); ok || err != nil {
+			return err
+		}
+	}
 	var m serverMsg
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("%w: server sent bad JSON: %v", media.ErrProtocol, err)
@@ -355,8 +390,11 @@ func (c *Client) handle(typ int, data []byte) error {
 			c.rec = append(c.rec, audio...)
 			c.rmu.Unlock()
 		}
+		c.received.Add(uint64(len(audio)))
 		c.peer.Queued(len(audio))
-		c.peer.Emit(ClientEvent{Kind: "media", Audio: audio})
+		if !c.opts.noAudio {
+			c.peer.Emit(ClientEvent{Kind: "media", Audio: audio})
+		}
 	case "mark":
 		if m.Mark == nil || m.Mark.Name == "" {
 			return fmt.Errorf("%w: mark without a name", media.ErrProtocol)
@@ -387,6 +425,65 @@ func (c *Client) handle(typ int, data []byte) error {
 		return fmt.Errorf("%w: server sent event %q; Twilio accepts only media, mark and clear", media.ErrProtocol, m.Event)
 	}
 	return nil
+}
+
+// fastMedia handles a media message in exactly the form the server writes,
+// {"event":"media","streamSid":"…","media":{"payload":"…"}}, without allocating; ok is false
+// for any other message, which handle then reads with encoding/json. The payload is checked as
+// handle checks it.
+func (c *Client) fastMedia(data []byte) (ok bool, err error) {
+	s := &c.scan
+	s.Reset(data)
+	var payload []byte
+	if !s.Consume('{') {
+		return false, nil
+	}
+	for _, want := range [...]string{"event", "streamSid", "media"} {
+		if k, err := s.Key(); err != nil || string(k) != want {
+			return false, nil
+		}
+		if want == "media" {
+			if !s.Consume('{') {
+				return false, nil
+			}
+			if k, err := s.Key(); err != nil || string(k) != "payload" {
+				return false, nil
+			}
+		}
+		v, err := s.Str()
+		if err != nil {
+			return false, nil
+		}
+		switch want {
+		case "event":
+			if string(v) != "media" {
+				return false, nil
+			}
+		case "streamSid":
+			if string(v) != c.p.StreamSid {
+				return false, nil
+			}
+		default:
+			payload = v
+		}
+		if want != "media" && !s.Consume(',') {
+			return false, nil
+		}
+	}
+	if !s.Consume('}') || !s.Consume('}') || !s.End() {
+		return false, nil
+	}
+	n := base64.StdEncoding.DecodedLen(len(payload))
+	if cap(c.audio) < n {
+		c.audio = make([]byte, n)
+	}
+	m, err := base64.StdEncoding.Strict().Decode(c.audio[:n], payload)
+	if err != nil || m == 0 {
+		return true, fmt.Errorf("%w: media payload is not base64 audio", media.ErrProtocol)
+	}
+	c.received.Add(uint64(m))
+	c.peer.Queued(m)
+	return true, nil
 }
 
 // echo sends a mark back and reports it played.

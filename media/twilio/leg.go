@@ -56,10 +56,8 @@ type Stats struct {
 }
 
 func newLeg(conn *websocket.Conn, cfg *Config, cancel context.CancelFunc) *Leg {
-	l := &Leg{
-		p:    wsjson.Parser{Keys: wsjson.Keys{Seq: "sequenceNumber", StreamID: "streamSid"}},
-		ubuf: make([]byte, 0, 512),
-		pcm:  make([]int16, 512),
+	l := &Leg{ // ubuf and pcm grow to the frames the platform sends (20 ms: 160 samples)
+		p: wsjson.Parser{Keys: wsjson.Keys{Seq: "sequenceNumber", StreamID: "streamSid"}},
 	}
 	l.s = wsjson.New(conn, wsjson.Config{
 		Name:        "twilio",

@@ -17,6 +17,19 @@
 // clear generations, the FIFO of marks awaiting their echo, close codes and the closing
 // handshake — is here.
 //
+// # Framing and memory
+//
+// gorilla/websocket performs the opening handshake (RFC 6455 §4); from then on a stream reads
+// and writes the frames itself (§5), because that is where a call's memory and the per-frame
+// cost go. An inbound message that arrives in one frame is unmasked and parsed where it lies in
+// the read buffer net/http read the upgrade request with, so reading a 20 ms media message
+// allocates and copies nothing; every outbound message is built in a buffer taken from a pool
+// shared by all streams and written with one system call, so an idle call holds no write
+// buffer. The writer goroutine runs only while there is something to send: between prompts a
+// stream has one goroutine, its reader. Pings are answered, close frames echoed, and framing
+// errors closed with 1002, as gorilla/websocket does. On the platform's side, the Peer writes
+// its masked text frames the same way, without allocating per message.
+//
 // # Playback model
 //
 // These platforms buffer playback (telephony-protocols §1.5, §8 pitfall 6): a whole prompt goes

@@ -1,7 +1,6 @@
 package wsjson
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -86,11 +85,18 @@ type Parser struct {
 	Keys Keys
 	top  Scanner // the message
 	sub  Scanner // one nested object
+
+	// The media object as Parse read it on its way through the message, so that ReadMedia
+	// need not scan it again: valid when mediaOK, for the object text mediaRaw.
+	mediaOK  bool
+	mediaRaw []byte
+	mf       mediaFields
 }
 
 // Parse fills m from data, a text message. The only errors are 1007 violations.
 func (p *Parser) Parse(data []byte, m *Message) error {
 	*m = Message{}
+	p.mediaOK = false
 	if !utf8.Valid(data) {
 		return Violationf(CloseInvalid, "text message is not UTF-8")
 	}
@@ -122,7 +128,7 @@ func (p *Parser) Parse(data []byte, m *Message) error {
 		case string(k) == "start":
 			m.Start, err = p.object(k)
 		case string(k) == "media":
-			m.Media, err = p.object(k)
+			m.Media, err = p.mediaObject(k)
 		case string(k) == "dtmf":
 			m.DTMF, err = p.object(k)
 		case string(k) == "mark":
@@ -163,6 +169,59 @@ func (p *Parser) object(key []byte) ([]byte, error) {
 		return nil, Violationf(CloseInvalid, "%s must be an object", key)
 	}
 	return p.top.Raw()
+}
+
+// mediaObject reads the media object like object, and its members too when they are the
+// strings a media message carries; ReadMedia then uses them as read. Anything else leaves the
+// object to be read again by ReadMedia, which names the problem.
+func (p *Parser) mediaObject(key []byte) ([]byte, error) {
+	s := &p.top
+	if s.Peek() != '{' {
+		return p.object(key)
+	}
+	start, scratch := s.pos, len(s.scratch)
+	f := &p.mf
+	*f = mediaFields{}
+	s.pos++
+scan:
+	for first := true; ; first = false {
+		more, err := s.Next(first)
+		if err != nil {
+			break
+		}
+		if !more {
+			p.mediaOK, p.mediaRaw = true, s.data[start:s.pos:s.pos]
+			return p.mediaRaw, nil
+		}
+		k, err := s.Key()
+		if err != nil {
+			break
+		}
+		var v *[]byte
+		switch string(k) {
+		case "track":
+			v = &f.Track
+		case "chunk":
+			v, f.HasChunk = &f.Chunk, true
+		case "timestamp":
+			v, f.HasTimestamp = &f.Timestamp, true
+		case "payload":
+			v, f.HasPayload = &f.Payload, true
+		default:
+			if s.Skip(2) != nil {
+				break scan
+			}
+			continue
+		}
+		if s.Peek() != '"' {
+			break
+		}
+		if *v, err = s.Str(); err != nil {
+			break
+		}
+	}
+	s.pos, s.scratch = start, s.scratch[:scratch] // read it the slow way
+	return p.object(key)
 }
 
 // Fields iterates over the members of the nested object raw, calling fn with each key and the
@@ -222,6 +281,10 @@ type mediaFields struct {
 
 // media reads the media object raw into f.
 func (p *Parser) media(raw []byte, f *mediaFields) error {
+	if p.mediaOK && len(raw) == len(p.mediaRaw) && len(raw) > 0 && &raw[0] == &p.mediaRaw[0] {
+		*f = p.mf // Parse read it already
+		return nil
+	}
 	*f = mediaFields{}
 	return p.Fields(raw, func(k []byte, s *Scanner) (err error) {
 		switch string(k) {
@@ -349,12 +412,10 @@ func ValidID(s string) bool {
 	return true
 }
 
-// b64 decodes padded standard base64 strictly: no line breaks (which encoding/base64 would
-// skip), no non-zero padding bits.
-var b64 = base64.StdEncoding.Strict()
-
 // DecodeBase64 decodes a base64 media payload into dst, growing it as needed, and returns the
-// bytes. field names the member in errors ("media.payload").
+// bytes. field names the member in errors ("media.payload"). The payload must be padded
+// standard base64 (RFC 4648 §4) with nothing else in it: no line breaks (which encoding/base64
+// would skip) and no non-zero padding bits (its Strict mode).
 func DecodeBase64(dst *[]byte, payload []byte, field string) ([]byte, error) {
 	if len(payload) == 0 {
 		return nil, Violationf(CloseInvalid, "%s is empty", field)
@@ -362,20 +423,74 @@ func DecodeBase64(dst *[]byte, payload []byte, field string) ([]byte, error) {
 	if len(payload)%4 != 0 {
 		return nil, Violationf(CloseInvalid, "%s is not padded base64", field)
 	}
-	for _, c := range payload {
-		if c == '\r' || c == '\n' {
-			return nil, Violationf(CloseInvalid, "%s is not base64", field)
-		}
-	}
-	n := b64.DecodedLen(len(payload))
+	n := len(payload) / 4 * 3
 	if cap(*dst) < n {
 		*dst = make([]byte, n)
 	}
-	m, err := b64.Decode((*dst)[:n], payload)
-	if err != nil {
+	m, ok := decodeStrict((*dst)[:n], payload)
+	if !ok {
 		return nil, Violationf(CloseInvalid, "%s is not base64", field)
 	}
 	return (*dst)[:m], nil
+}
+
+// b64Values maps each byte to its value in the standard base64 alphabet, or 0xff.
+var b64Values = func() (t [256]byte) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeStrict decodes src, whose length is a multiple of four, into dst (room for
+// len(src)/4*3 bytes) and returns the bytes written. It accepts exactly what
+// base64.StdEncoding.Strict() accepts from text without line breaks.
+func decodeStrict(dst, src []byte) (int, bool) {
+	t := &b64Values
+	di := 0
+	last := len(src) - 4
+	for si := 0; si < last; si += 4 { // every quantum but the last: four alphabet characters
+		q := src[si : si+4 : si+4]
+		a, b, c, d := t[q[0]], t[q[1]], t[q[2]], t[q[3]]
+		if (a|b|c|d)&0xc0 != 0 {
+			return 0, false
+		}
+		v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+		o := dst[di : di+3 : di+3]
+		o[0], o[1], o[2] = byte(v>>16), byte(v>>8), byte(v)
+		di += 3
+	}
+	q := src[last : last+4 : last+4] // the last: "xxxx", "xxx=" or "xx==", spare bits zero
+	a, b := t[q[0]], t[q[1]]
+	if (a|b)&0xc0 != 0 {
+		return 0, false
+	}
+	switch {
+	case q[2] == '=' && q[3] == '=':
+		if b&0x0f != 0 {
+			return 0, false
+		}
+		dst[di] = a<<2 | b>>4
+		return di + 1, true
+	case q[3] == '=':
+		c := t[q[2]]
+		if c&0xc0 != 0 || c&0x03 != 0 {
+			return 0, false
+		}
+		dst[di], dst[di+1] = a<<2|b>>4, b<<4|c>>2
+		return di + 2, true
+	}
+	c, d := t[q[2]], t[q[3]]
+	if (c|d)&0xc0 != 0 {
+		return 0, false
+	}
+	v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(d)
+	dst[di], dst[di+1], dst[di+2] = byte(v>>16), byte(v>>8), byte(v)
+	return di + 3, true
 }
 
 // QuoteName formats a peer-supplied name (event, mark) for a close reason: quoted, at most 24

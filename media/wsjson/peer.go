@@ -2,7 +2,10 @@ package wsjson
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sync"
@@ -20,9 +23,10 @@ type PeerConfig[E any] struct {
 	// Realtime keeps a playback clock: marks are echoed once the audio queued before them has
 	// played in real time, as the platform does. Off, they are echoed as soon as they are read.
 	Realtime bool
-	// Handle checks and acts on one server message, on the reader goroutine. An error means
-	// the server broke the protocol: the peer reports it with Failed, closes with 1002 and
-	// waits for the server's close frame.
+	// Handle checks and acts on one server message, on the reader goroutine; data is valid
+	// only until it returns (the peer reads every message into one buffer). An error means the
+	// server broke the protocol: the peer reports it with Failed, closes with 1002 and waits
+	// for the server's close frame.
 	Handle func(typ int, data []byte) error
 	// Echo sends a mark's echo and reports it; cleared is true when a clear discarded the
 	// audio before it. It runs on the reader or the playback goroutine.
@@ -45,8 +49,12 @@ type Peer[E any] struct {
 	cfg    PeerConfig[E]
 	events chan E
 
-	wmu     sync.Mutex // serialises writes
-	wclosed bool
+	wmu      sync.Mutex // serialises writes: text messages, control frames and echoes
+	wclosed  bool
+	werr     error     // a failed write leaves the stream unusable
+	wbuf     []byte    // the frame being written
+	deadline time.Time // the write deadline set on the connection
+	send     func(msg []byte) error
 
 	pmu     sync.Mutex // playback clock
 	playEnd time.Time
@@ -56,6 +64,7 @@ type Peer[E any] struct {
 	closeOnce  sync.Once
 	done       chan struct{} // Close gave up waiting; event sends stop blocking
 	readerExit chan struct{} // the reader has stopped reading
+	rbuf       []byte        // the reader's message buffer
 	readerDone chan struct{} // the reader has finished (events closed)
 }
 
@@ -101,7 +110,7 @@ func NewPeer[E any](conn *websocket.Conn, cfg PeerConfig[E]) *Peer[E] {
 	if cfg.Buffer <= 0 {
 		cfg.Buffer = 256
 	}
-	return &Peer[E]{
+	p := &Peer[E]{
 		conn:       conn,
 		cfg:        cfg,
 		events:     make(chan E, cfg.Buffer),
@@ -110,6 +119,32 @@ func NewPeer[E any](conn *websocket.Conn, cfg PeerConfig[E]) *Peer[E] {
 		readerExit: make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
+	p.send = p.sendLocked
+	// Text messages go out as frames the peer writes itself (sendLocked); every other write
+	// goes through gorilla/websocket under the same lock, including the replies its reader
+	// makes to the server's pings and close frame.
+	conn.SetPingHandler(func(data string) error {
+		p.wmu.Lock()
+		defer p.wmu.Unlock()
+		if p.wclosed || p.werr != nil {
+			return nil
+		}
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+	conn.SetCloseHandler(func(code int, _ string) error {
+		p.wmu.Lock()
+		defer p.wmu.Unlock()
+		if !p.wclosed && p.werr == nil {
+			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, ""), time.Now().Add(time.Second))
+		}
+		p.wclosed = true
+		return nil
+	})
+	return p
 }
 
 // Run starts reading the server's messages (and, in real time, the playback clock).
@@ -120,24 +155,51 @@ func (p *Peer[E]) Events() <-chan E { return p.events }
 
 // Writes runs fn holding the write lock, so that the text messages fn sends (and any counters
 // it numbers them with) go out in order with nothing in between. send returns ErrClosed once
-// the stream has closed.
+// the stream has closed. Sending allocates nothing once the peer's frame buffer has grown to
+// the largest message.
 func (p *Peer[E]) Writes(fn func(send func(msg []byte) error) error) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	return fn(p.sendLocked)
+	return fn(p.send)
 }
 
+// sendLocked writes msg as one masked text frame (RFC 6455 §5.2, §5.3) with one write.
 func (p *Peer[E]) sendLocked(msg []byte) error {
-	if p.wclosed {
+	switch {
+	case p.wclosed:
 		return p.cfg.ErrClosed
+	case p.werr != nil:
+		return p.werr
 	}
-	if err := p.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+	b := append(p.wbuf[:0], finBit|opText, 0)
+	switch n := len(msg); {
+	case n <= maxControl:
+		b[1] = maskBit | byte(n)
+	case n <= 0xffff:
+		b[1] = maskBit | 126
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b[1] = maskBit | 127
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	if err := p.conn.WriteMessage(websocket.TextMessage, msg); err != nil {
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return p.cfg.ErrClosed
+	var key [4]byte
+	binary.LittleEndian.PutUint32(key[:], rand.Uint32())
+	b = append(b, key[:]...)
+	off := len(b)
+	b = append(b, msg...)
+	unmask(key, b[off:]) // masking and unmasking are the same XOR
+	p.wbuf = b
+	// A deadline per write costs a timer update; renewing it once a second bounds each write
+	// to between nine and ten seconds all the same.
+	if now := time.Now(); p.deadline.Sub(now) < writeTimeout-time.Second {
+		p.deadline = now.Add(writeTimeout)
+		if err := p.conn.NetConn().SetWriteDeadline(p.deadline); err != nil {
+			p.werr = err
+			return err
 		}
+	}
+	if _, err := p.conn.NetConn().Write(b); err != nil {
+		p.werr = err
 		return err
 	}
 	return nil
@@ -255,7 +317,7 @@ func (p *Peer[E]) readLoop() {
 		cerr, failure error
 	)
 	for {
-		typ, data, err := p.conn.ReadMessage()
+		typ, data, err := p.readMessage()
 		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
@@ -292,6 +354,32 @@ func (p *Peer[E]) readLoop() {
 	}
 	p.Emit(p.cfg.Closed(code, reason, cerr, failure))
 	close(p.events)
+}
+
+// readMessage reads the next message into the peer's buffer, which grows to the largest
+// message (a one-second prompt message) and is reused, where gorilla/websocket's ReadMessage
+// allocates each message anew.
+func (p *Peer[E]) readMessage() (typ int, data []byte, err error) {
+	typ, r, err := p.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	b := p.rbuf[:0]
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			p.rbuf = b
+			return typ, b, nil
+		}
+		if err != nil {
+			p.rbuf = b
+			return 0, nil, err
+		}
+	}
 }
 
 // player echoes marks when the audio before them has played.

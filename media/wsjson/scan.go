@@ -1,6 +1,7 @@
 package wsjson
 
 import (
+	"encoding/binary"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -68,6 +69,7 @@ func (s *Scanner) Str() ([]byte, error) {
 		return nil, ErrSyntax
 	}
 	start := s.pos
+	s.pos = plainRun(s.data, s.pos)
 	for s.pos < len(s.data) {
 		c := s.data[s.pos]
 		switch {
@@ -147,6 +149,30 @@ func (s *Scanner) escaped(start int) ([]byte, error) {
 		}
 	}
 	return nil, ErrSyntax
+}
+
+// SWAR constants: every byte 0x01, every byte 0x80.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainRun skips, eight bytes at a time, the bytes of a string from i on that need no
+// attention: no quote, no backslash, no control character. It returns where the first word
+// holding one of those (or the last, partial word) starts; callers look at the rest bytewise.
+// Most of a media message is its base64 payload, read this way.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		q := w ^ ('"' * lsb)   // a zero byte where w has a quote
+		bs := w ^ ('\\' * lsb) // a zero byte where w has a backslash
+		// (x - lsb) &^ x & msb is non-zero exactly when x has a zero byte; with 0x20*lsb, when
+		// x has a byte below 0x20.
+		if ((q-lsb)&^q|(bs-lsb)&^bs|(w-0x20*lsb)&^w)&msb != 0 {
+			break
+		}
+	}
+	return i
 }
 
 func (s *Scanner) hex4() (rune, bool) {

@@ -1,9 +1,11 @@
 package wsjson
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -39,18 +41,41 @@ func CheckConfig(readLimit int64, startTimeout time.Duration, mode media.DTMFMod
 	return nil
 }
 
-// writeBufferSize holds a whole one-second G.711 media message (10 668 bytes of base64 plus
-// the JSON around it), so gorilla/websocket writes each message with one system call and no
-// allocation.
-const writeBufferSize = 16 << 10
-
-// NewUpgrader returns the upgrader the adapters accept streams with.
+// NewUpgrader returns an upgrader with the adapters' handshake settings for connections used
+// through gorilla/websocket's own methods (test servers): it reuses the buffered reader net/http
+// read the request with, and keeps a small write buffer, since gorilla writes a larger message
+// straight from the caller's slice in the same system call. Streams accepted by an Acceptor
+// frame their messages themselves (see New).
 func NewUpgrader() websocket.Upgrader {
-	return websocket.Upgrader{
-		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   4096,
-		WriteBufferSize:  writeBufferSize,
+	return websocket.Upgrader{HandshakeTimeout: 10 * time.Second, WriteBufferSize: 512}
+}
+
+// handshake is the Acceptor's upgrader: gorilla/websocket checks the request and answers it,
+// then the stream takes the connection over. It allocates no buffers of its own: the stream
+// reads through the reader net/http read the request with (hijackTap keeps it), and writes
+// through the shared pool.
+var handshake = websocket.Upgrader{HandshakeTimeout: 10 * time.Second, WriteBufferPool: noBuffers{}}
+
+// noBuffers keeps gorilla/websocket from allocating a write buffer for a connection it will
+// never write a message on.
+type noBuffers struct{}
+
+func (noBuffers) Get() any { return nil }
+func (noBuffers) Put(any)  {}
+
+// hijackTap hands the upgrader the connection as net/http hijacks it, keeping the buffered
+// reader for the stream.
+type hijackTap struct {
+	http.ResponseWriter
+	br *bufio.Reader
+}
+
+func (h *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err == nil {
+		h.br = rw.Reader
 	}
+	return c, rw, err
 }
 
 // ServeConfig describes how an adapter runs its streams.
@@ -71,10 +96,9 @@ type ServeConfig struct {
 // every stream while the adapter's config is invalid, upgrades, and runs each stream to its
 // end.
 type Acceptor struct {
-	sc       ServeConfig
-	err      error
-	log      *zap.Logger
-	upgrader websocket.Upgrader
+	sc  ServeConfig
+	err error
+	log *zap.Logger
 }
 
 // NewAcceptor returns an acceptor running streams as sc says. cfgErr is the adapter config's
@@ -83,7 +107,7 @@ func NewAcceptor(sc ServeConfig, cfgErr error, log *zap.Logger) *Acceptor {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Acceptor{sc: sc, err: cfgErr, log: log, upgrader: NewUpgrader()}
+	return &Acceptor{sc: sc, err: cfgErr, log: log}
 }
 
 // Log is the adapter's logger.
@@ -105,7 +129,8 @@ func (a *Acceptor) Refused(w http.ResponseWriter) bool {
 // been answered by the upgrader.
 func (a *Acceptor) Accept(w http.ResponseWriter, r *http.Request,
 	open func(conn *websocket.Conn, cancel context.CancelFunc) (*Stream, media.Leg)) {
-	conn, err := a.upgrader.Upgrade(w, r, nil)
+	tap := &hijackTap{ResponseWriter: w}
+	conn, err := handshake.Upgrade(tap, r, nil)
 	if err != nil {
 		a.log.Debug(a.sc.Name+" stream: upgrade failed", zap.Error(err))
 		return
@@ -113,6 +138,10 @@ func (a *Acceptor) Accept(w http.ResponseWriter, r *http.Request,
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	s, leg := open(conn, cancel)
+	if tap.br != nil { // empty: gorilla refuses a client that sent data before the handshake ended
+		tap.br.Reset(s.ws.nc)
+		s.ws.br = tap.br
+	}
 	run(ctx, s, leg, a.sc, r.RemoteAddr, a.log)
 }
 

@@ -1,10 +1,10 @@
 package wsjson
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,7 +23,17 @@ const (
 	// closeGrace is how long a side waits for the peer's close frame after sending its own.
 	closeGrace = 2 * time.Second
 	// OutQueue is the capacity of a stream's outbound queue, in Play requests (whole prompts).
-	OutQueue = 64
+	// The writer empties it as fast as the socket takes whole prompts, so it holds only the
+	// prompts a flow queues back to back (a re-prompt after invalid_input, verified then
+	// goodbye) while the one before is being written.
+	OutQueue = 16
+	// eventBuffer is the capacity of the leg's event channel: digits and marks waiting for the
+	// flow. A caller keys at most about six digits a second, so it covers five seconds of a
+	// flow that does not read.
+	eventBuffer = 32
+	// readBufferSize is the read buffer of a stream whose connection did not come through the
+	// Acceptor (which reuses the one net/http read the upgrade request with).
+	readBufferSize = 4096
 	// MaxMarkName bounds mark names; ours are prompt ids.
 	MaxMarkName = 256
 )
@@ -169,7 +179,7 @@ func (q *MarkQueue) Reset() {
 // FIFO of marks awaiting their echo and the end of the call. Adapters wrap it in their Leg.
 // Its methods are safe for concurrent use unless they say otherwise.
 type Stream struct {
-	conn  *websocket.Conn
+	ws    wsConn
 	cfg   Config
 	rx    *media.Receiver
 	count Counters
@@ -177,18 +187,21 @@ type Stream struct {
 	base  *zap.Logger                // set by the Acceptor before Run
 	log   atomic.Pointer[zap.Logger] // base scoped to the call, once started
 
-	rbuf []byte // reader goroutine only: the message being read
-
 	start   *media.Start
 	wire    Wire          // set by Started before started is closed
 	started chan struct{} // closed when the dialect reported start
 
-	// Writer goroutine only.
+	// The writer runs only while there is something to send (most of a call is spent waiting
+	// for the caller), so a stream holds one goroutine, its reader, between prompts. There is
+	// at most one writer at a time: kick starts one when none is running.
 	out       chan play
 	clearReq  chan struct{} // capacity 1: a Clear is pending
 	clearGen  atomic.Uint64 // Clear calls so far
-	sentClear uint64        // clearGen value covered by the last clear sent
-	wbuf      []byte
+	sentClear uint64        // clearGen value covered by the last clear sent; writer only
+	wmu       sync.Mutex
+	running   bool // Run was called: writers may start
+	writing   bool // a writer is running
+	closeOnce sync.Once
 
 	mu        sync.Mutex
 	closeCode int
@@ -198,7 +211,7 @@ type Stream struct {
 	ended      atomic.Bool
 	endCh      chan struct{} // closed when the stream ends
 	readerDone chan struct{}
-	writerDone chan struct{}
+	closed     chan struct{} // closed when the connection has been closed
 }
 
 // play is one Play request: a clip and the mark after it. gen is the clear generation it was
@@ -209,30 +222,54 @@ type play struct {
 	gen  uint64
 }
 
-// New returns a stream on conn; Run starts it. conn may be nil for a stream driven only
-// through its dialect's handler (tests).
+// New returns a stream on conn, freshly upgraded; Run starts it. From then on the stream
+// reads and writes the connection's frames itself: conn's own read and write methods must not
+// be used. conn may be nil for a stream driven only through its dialect's handler (tests).
 func New(conn *websocket.Conn, cfg Config) *Stream {
-	rc := media.ReceiverConfig{Mode: cfg.DTMF}
+	rc := media.ReceiverConfig{Mode: cfg.DTMF, Buffer: eventBuffer}
 	if cfg.NewDetector != nil && cfg.DTMF != media.DTMFEvents {
 		rc.Detector = cfg.NewDetector()
 	}
-	return &Stream{
-		conn:       conn,
+	s := &Stream{
 		cfg:        cfg,
 		rx:         media.NewReceiver(rc),
-		rbuf:       make([]byte, 0, 1024),
 		started:    make(chan struct{}),
 		out:        make(chan play, OutQueue),
 		clearReq:   make(chan struct{}, 1),
 		endCh:      make(chan struct{}),
 		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
+		closed:     make(chan struct{}),
+	}
+	if conn != nil {
+		s.ws.nc = conn.NetConn()
+	}
+	return s
+}
+
+// Run starts the reader goroutine; a writer runs whenever there is something to send. Close
+// waits for them.
+func (s *Stream) Run() {
+	if s.ws.br == nil {
+		s.ws.br = bufio.NewReaderSize(s.ws.nc, readBufferSize)
+	}
+	go s.readLoop()
+	s.wmu.Lock()
+	s.running = true
+	s.wmu.Unlock()
+	if s.ended.Load() || len(s.out) > 0 || len(s.clearReq) > 0 {
+		s.kick()
 	}
 }
 
-// Run starts the reader and writer goroutines; Close waits for them.
-func (s *Stream) Run() {
-	go s.readLoop()
+// kick starts a writer unless one is running (or Run has not been called).
+func (s *Stream) kick() {
+	s.wmu.Lock()
+	if s.writing || !s.running {
+		s.wmu.Unlock()
+		return
+	}
+	s.writing = true
+	s.wmu.Unlock()
 	go s.writeLoop()
 }
 
@@ -296,6 +333,7 @@ func (s *Stream) Play(clip *media.Clip, mark string) error {
 	}
 	select {
 	case s.out <- play{clip: clip, mark: mark, gen: s.clearGen.Load()}:
+		s.kick()
 		return nil
 	default:
 		s.count.Drops.Add(1)
@@ -315,6 +353,7 @@ func (s *Stream) Clear() error {
 	case s.clearReq <- struct{}{}:
 	default: // a clear is already pending; it covers this one
 	}
+	s.kick()
 	return nil
 }
 
@@ -325,11 +364,11 @@ func (s *Stream) Hangup(reason string) error {
 	return nil
 }
 
-// Close hangs up (reason "closed") and waits for the goroutines Run started. It is
-// idempotent; call it only after Run.
+// Close hangs up (reason "closed") and waits for the stream's goroutines. It is idempotent;
+// call it only after Run.
 func (s *Stream) Close() error {
 	_ = s.Hangup("closed")
-	<-s.writerDone
+	<-s.closed
 	<-s.readerDone
 	return nil
 }
@@ -351,6 +390,7 @@ func (s *Stream) End(code int, reason string, err error, send bool) bool {
 	}
 	close(s.endCh)
 	s.rx.Hangup(err)
+	s.kick() // the writer closes the connection
 	return true
 }
 
@@ -375,9 +415,10 @@ func (s *Stream) Ack(name []byte) error {
 // keeps reading, discarding, so the peer's close frame completes the closing handshake.
 func (s *Stream) readLoop() {
 	defer close(s.readerDone)
+	limit := s.cfg.ReadLimit
 	for {
-		typ, r, err := s.conn.NextReader()
-		if err != nil {
+		op, data, err := s.ws.next(limit)
+		if err != nil && err != errTooBig {
 			var ce *websocket.CloseError
 			switch {
 			case errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway):
@@ -389,65 +430,29 @@ func (s *Stream) readLoop() {
 			}
 			return
 		}
-		if s.ended.Load() {
-			continue // NextReader discards the message
-		}
-		if typ != websocket.TextMessage {
+		switch {
+		case s.ended.Load():
+			// discarded
+		case op != opText:
 			s.Fail(Violationf(CloseUnsupported, "binary frames are not part of the protocol"))
-			continue
-		}
-		data, err := s.readMessage(r)
-		if err != nil {
-			var v *Violation
-			if errors.As(err, &v) {
+		case err == errTooBig:
+			s.Fail(Violationf(CloseTooBig, "message larger than %d bytes", limit))
+		default:
+			if err := s.cfg.Handle(data); err != nil {
+				var v *Violation
+				if !errors.As(err, &v) {
+					v = Violationf(CloseInvalid, "%v", err)
+				}
 				s.Fail(v)
 			}
-			continue // a read error shows again from NextReader
-		}
-		if err := s.cfg.Handle(data); err != nil {
-			var v *Violation
-			if !errors.As(err, &v) {
-				v = Violationf(CloseInvalid, "%v", err)
-			}
-			s.Fail(v)
 		}
 	}
 }
 
-// readMessage reads one message into the reused buffer, refusing more than the read limit.
-func (s *Stream) readMessage(r io.Reader) ([]byte, error) {
-	limit := s.cfg.ReadLimit
-	buf := s.rbuf[:0]
-	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) > limit {
-				s.rbuf = buf[:0]
-				return nil, Violationf(CloseTooBig, "message larger than %d bytes", limit)
-			}
-			nb := make([]byte, len(buf), min(int64(2*cap(buf)), limit+1))
-			copy(nb, buf)
-			buf = nb
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			s.rbuf = buf[:0]
-			if int64(len(buf)) > limit {
-				return nil, Violationf(CloseTooBig, "message larger than %d bytes", limit)
-			}
-			return buf, nil
-		}
-		if err != nil {
-			s.rbuf = buf[:0]
-			return nil, err
-		}
-	}
-}
-
-// writeLoop is the stream's only writer: once the stream has started it sends queued prompts
-// and clears until the stream ends, then closes the connection.
+// writeLoop is the stream's writer: once the stream has started it sends queued prompts and
+// clears until nothing is left, and returns; once the stream has ended it closes the
+// connection instead.
 func (s *Stream) writeLoop() {
-	defer close(s.writerDone)
 	select {
 	case <-s.started: // the wire shapes are known
 	case <-s.endCh:
@@ -470,6 +475,15 @@ func (s *Stream) writeLoop() {
 			err = s.flushClear()
 		case p := <-s.out:
 			err = s.writePlay(p)
+		default:
+			s.wmu.Lock()
+			if len(s.out) == 0 && len(s.clearReq) == 0 && !s.ended.Load() {
+				s.writing = false // the next Play, Clear or End starts another writer
+				s.wmu.Unlock()
+				return
+			}
+			s.wmu.Unlock()
+			continue
 		}
 		if err != nil {
 			s.End(websocket.CloseAbnormalClosure, "", fmt.Errorf("%s: write: %w", s.cfg.Name, err), false)
@@ -488,7 +502,10 @@ func (s *Stream) flushClear() error {
 	}
 	s.sentClear = gen
 	s.marks.ClearAll()
-	if err := s.write(s.wire.Clear); err != nil {
+	bp := getWbuf()
+	defer putWbuf(bp)
+	*bp = append((*bp)[:maxHeader], s.wire.Clear...)
+	if err := s.write(*bp); err != nil {
 		return err
 	}
 	s.count.Clears.Add(1)
@@ -499,6 +516,8 @@ func (s *Stream) flushClear() error {
 // not sent (or no longer sent); its mark still goes out, flagged as cleared, so the flow gets
 // exactly one mark event per Play.
 func (s *Stream) writePlay(p play) error {
+	bp := getWbuf()
+	defer putWbuf(bp)
 	superseded := p.gen < s.clearGen.Load()
 	if !superseded {
 		if err := s.flushClear(); err != nil { // a clear queued before this prompt goes first
@@ -511,39 +530,41 @@ func (s *Stream) writePlay(p play) error {
 			if p.gen < s.clearGen.Load() {
 				break // barge-in mid-prompt; the clear follows
 			}
-			s.wbuf = append(append(s.wbuf[:0], s.wire.MediaPrefix...), chunk...)
-			if err := s.write(s.wbuf); err != nil {
+			*bp = append(append((*bp)[:maxHeader], s.wire.MediaPrefix...), chunk...)
+			if err := s.write(*bp); err != nil {
 				return err
 			}
 			s.count.FramesOut.Add(1)
 		}
 	}
 	s.marks.Sent(p.mark, superseded)
-	s.wbuf = append(AppendString(append(s.wbuf[:0], s.wire.MarkPrefix...), p.mark), '}', '}')
-	if err := s.write(s.wbuf); err != nil {
+	*bp = append(AppendString(append((*bp)[:maxHeader], s.wire.MarkPrefix...), p.mark), '}', '}')
+	if err := s.write(*bp); err != nil {
 		return err
 	}
 	s.count.MarksOut.Add(1)
 	return nil
 }
 
-func (s *Stream) write(msg []byte) error {
-	if err := s.conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
-	}
-	return s.conn.WriteMessage(websocket.TextMessage, msg)
+// write sends buf[maxHeader:] as one text message.
+func (s *Stream) write(buf []byte) error {
+	return s.ws.writeText(buf, time.Now().Add(writeTimeout))
 }
 
 // closeConn finishes the closing handshake: it sends the close frame (unless the peer closed
 // first or the connection failed), waits a moment for the peer's, then closes the socket and
 // waits for the reader.
 func (s *Stream) closeConn() {
+	s.closeOnce.Do(s.closeConnOnce)
+}
+
+func (s *Stream) closeConnOnce() {
+	defer close(s.closed)
 	s.mu.Lock()
 	code, text, send := s.closeCode, s.closeText, s.sendClose
 	s.mu.Unlock()
 	if send {
-		msg := websocket.FormatCloseMessage(code, text)
-		if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(writeTimeout)); err == nil {
+		if err := s.ws.writeClose(code, text, time.Now().Add(writeTimeout)); err == nil {
 			t := time.NewTimer(closeGrace)
 			select {
 			case <-s.readerDone:
@@ -552,6 +573,6 @@ func (s *Stream) closeConn() {
 			t.Stop()
 		}
 	}
-	_ = s.conn.Close()
+	_ = s.ws.nc.Close()
 	<-s.readerDone
 }
