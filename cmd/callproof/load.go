@@ -255,7 +255,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 	if lo.duration > 0 {
 		deadline = start.Add(lo.ramp + lo.duration)
 	}
-	pace := newPacer(st, lo.tone)
+	pace := newPacer(st, lo.tone, lo.calls)
 	paceCtx, stopPace := context.WithCancel(ctx)
 	paceDone := pace.run(paceCtx)
 	defer func() { stopPace(); paceDone.Wait() }()
@@ -644,6 +644,9 @@ const ticksPerFrame = int(media.FrameDuration / pacerTick)
 // pacer drives every call's 20 ms clock from a few goroutines instead of one timer per call:
 // each shard keeps a wheel of ticksPerFrame slots, wakes every pacerTick on a
 // deadline-anchored clock and sends one frame for every call in the slot whose time it is.
+// A shard sends one frame after another, and a write to loopback can wait for the receiving
+// server's thread to run, so there is a shard per 250 calls (about twelve frames a tick), and
+// at least one per CPU.
 // A call joins the slot of the moment it starts, so calls keep the start times the ramp gave
 // them and their frames stay spread over the 20 ms; a frame is late when it goes out more
 // than 10 ms after the tick it belongs to, exactly as with a clock per call. A shard that
@@ -667,7 +670,10 @@ type pacerShard struct {
 	batch []*pacedCall  // the shard's goroutine only
 }
 
-func newPacer(st *loadStats, tone bool) *pacer {
+// callsPerShard sizes the pacer: enough shards that the writes of one tick overlap.
+const callsPerShard = 250
+
+func newPacer(st *loadStats, tone bool, calls int) *pacer {
 	p := &pacer{st: st, filler: make([]int16, media.FrameSamples)}
 	if tone {
 		for i := range p.filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
@@ -675,7 +681,7 @@ func newPacer(st *loadStats, tone bool) *pacer {
 		}
 	}
 	epoch := time.Now()
-	for range max(runtime.GOMAXPROCS(0), 1) {
+	for range max(runtime.GOMAXPROCS(0), min(calls/callsPerShard, 64), 1) {
 		p.shards = append(p.shards, &pacerShard{epoch: epoch, frame: make([]int16, media.FrameSamples),
 			added: make(chan struct{}, 1)})
 	}
