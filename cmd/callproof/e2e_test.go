@@ -60,6 +60,15 @@ type node struct {
 
 func startNode(t testing.TB, mutate func(*Config)) *node {
 	t.Helper()
+	n, _ := launchNode(t, mutate, nil)
+	return n
+}
+
+// launchNode starts a node on loopback ports and returns a stop function (also run at
+// cleanup) that waits for Serve to return. The demo's console output (where it prints
+// passcodes: a delivery channel) goes to console, or into the logs buffer when console is nil.
+func launchNode(t testing.TB, mutate func(*Config), console io.Writer) (*node, func()) {
+	t.Helper()
 	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", SIP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
 	if mutate != nil {
 		mutate(&cfg)
@@ -72,7 +81,10 @@ func startNode(t testing.TB, mutate func(*Config)) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := NewApp(cfg, log, true, logs)
+	if console == nil {
+		console = logs
+	}
+	app, err := NewApp(cfg, log, true, console)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +103,21 @@ func startNode(t testing.TB, mutate func(*Config)) *node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("serve did not return within 30 s of being stopped")
+			}
+		})
+	}
+	t.Cleanup(stop)
 	n := &node{app: app, url: "http://" + ln.Addr().String(), logs: logs, data: cfg.Data}
 	if asAddr != nil {
 		n.audiosocket = asAddr.String()
@@ -104,7 +125,7 @@ func startNode(t testing.TB, mutate func(*Config)) *node {
 	if sipAddr != nil {
 		n.sip = sipAddr.String()
 	}
-	return n
+	return n, stop
 }
 
 // callCLI runs `callproof call` against n and returns its exit error and output.

@@ -46,7 +46,7 @@ func TestHostilePeersWhileCallsAreVerified(t *testing.T) {
 		// The subtests open a few dozen streams from 127.0.0.1 within seconds; the flood
 		// comes from its own address and trips the limit there.
 		c.StreamsPerMinute, c.StreamsBurst = 600, 60
-	})
+	}, io.Discard)
 	defer stop()
 	// The baseline: the node serving, nothing else.
 	httpGetText(t, n.url+"/healthz")

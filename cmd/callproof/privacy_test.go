@@ -76,7 +76,7 @@ func TestPrivacyEndToEnd(t *testing.T) {
 			"delete":          {Factors: []string{"pin", "last_payment", "dob"}},
 			"account_service": {Factors: []string{"totp", "last_payment", "pin"}},
 		}
-	})
+	}, io.Discard)
 	agentMsgs := captureAgent(t, n.url, agentKey)
 
 	calls := []*privCall{
@@ -263,67 +263,6 @@ func TestPrivacyEndToEnd(t *testing.T) {
 	}
 	t.Logf("%d secrets, none found in %d log lines, %d agent messages, %d CRM requests, %d data files, %d+%d Redis keys, /metrics",
 		len(sec.list), strings.Count(logText, "\n"), len(msgs), len(crm.requests()), files, len(redisEarly), len(redisLate))
-}
-
-// launchNode starts a node like startNode does, with the console (where the demo prints
-// passcodes: a delivery channel, not a log) kept apart from the logs, at debug level, and
-// returns a stop function (also run at cleanup) that waits for Serve to return.
-func launchNode(t *testing.T, mutate func(*Config)) (*node, func()) {
-	t.Helper()
-	cfg := Config{HTTP: "127.0.0.1:0", AudioSocket: "127.0.0.1:0", SIP: "127.0.0.1:0", Data: t.TempDir(), AgentKeys: []string{testAgentKey}}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	if err := cfg.finish(true); err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
-	log, err := newLogger("json", "debug", logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := NewApp(cfg, log, true, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	asAddr, err := app.ListenAudioSocket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sipAddr, err := app.ListenSIP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Serve(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("serve: %v", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Errorf("serve did not return within 30 s of being stopped")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	n := &node{app: app, url: "http://" + ln.Addr().String(), logs: logs, data: cfg.Data}
-	if asAddr != nil {
-		n.audiosocket = asAddr.String()
-	}
-	if sipAddr != nil {
-		n.sip = sipAddr.String()
-	}
-	return n, stop
 }
 
 // secret is one value a test call put into the server (or the server sent the caller) that
