@@ -81,31 +81,40 @@ func Start(t testing.TB) *Server {
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
 func (s *Server) start() error {
-	cmd := exec.Command("redis-server",
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
+	cmd, done, err := launch(s.Addr, s.dir, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	if err != nil {
 		return err
+	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
+}
+
+// launch starts redis-server with argv and waits until addr answers PING. done is closed when
+// the process has exited; dir holds its redis.log, named in errors.
+func launch(addr, dir string, argv ...string) (*exec.Cmd, chan struct{}, error) {
+	cmd := exec.Command("redis-server", argv...)
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if ping(s.Addr) {
-			s.mu.Lock()
-			s.cmd, s.done = cmd, done
-			s.mu.Unlock()
-			return nil
+		if ping(addr) {
+			return cmd, done, nil
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("redis-server exited at start (see %s)", filepath.Join(s.dir, "redis.log"))
+			return nil, nil, fmt.Errorf("redis-server exited at start (see %s)", filepath.Join(dir, "redis.log"))
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()
 			<-done
-			return fmt.Errorf("redis-server on %s did not answer PING", s.Addr)
+			return nil, nil, fmt.Errorf("redis-server on %s did not answer PING", addr)
 		}
 	}
 }

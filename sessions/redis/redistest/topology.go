@@ -91,31 +91,14 @@ func startProcess(t testing.TB, ports int, conf func(dir string, ports []int) st
 }
 
 func (p *Process) start(argv []string) error {
-	cmd := exec.Command("redis-server", argv...)
-	if err := cmd.Start(); err != nil {
+	cmd, done, err := launch(p.Addr, p.dir, argv...)
+	if err != nil {
 		return err
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if ping(p.Addr) {
-			p.mu.Lock()
-			p.cmd, p.done = cmd, done
-			p.mu.Unlock()
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("redis-server exited at start (see %s)", filepath.Join(p.dir, "redis.log"))
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			<-done
-			return fmt.Errorf("redis-server on %s did not answer PING", p.Addr)
-		}
-	}
+	p.mu.Lock()
+	p.cmd, p.done = cmd, done
+	p.mu.Unlock()
+	return nil
 }
 
 // Stop stops the process (SIGTERM, then SIGKILL after 5 s) and waits for it. Stopping a
