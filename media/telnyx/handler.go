@@ -20,15 +20,19 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 // NewHandler returns the stream handler (an http.Handler). For every stream that starts,
-// serve runs in the request's goroutine with the leg and a context cancelled when the stream
-// ends; the handler returns once serve has returned and the leg's goroutines have finished.
-// cfg should have passed Validate: an invalid config makes every request fail with 500. A nil
-// log means zap.NewNop().
+// serve runs on the stream's own goroutine with the leg and a context cancelled when the
+// stream ends; the request's handler returns once the stream is running (Wait waits for the
+// streams). cfg should have passed Validate: an invalid config makes every request fail with
+// 500. A nil log means zap.NewNop().
 func NewHandler(cfg Config, serve func(ctx context.Context, leg media.Leg), log *zap.Logger) *Handler {
 	c := cfg.withDefaults()
 	sc := wsjson.ServeConfig{Name: "telnyx", StartTimeout: c.StartTimeout, Serve: serve, Stats: logStats}
 	return &Handler{cfg: c, a: wsjson.NewAcceptor(sc, cfg.Validate(), log)}
 }
+
+// Wait waits until every stream the handler accepted has ended: ServeHTTP returns once a
+// stream is running, and the stream goes on on its own goroutine.
+func (h *Handler) Wait() { h.a.Wait() }
 
 // ServeHTTP checks the stream token (401 without one, 403 with a wrong one, before any
 // upgrade), upgrades, waits for "start", then runs the serve function on the leg.

@@ -66,6 +66,7 @@ func newTestServer(t *testing.T, cfg Config, serve func(ctx context.Context, leg
 	t.Cleanup(func() {
 		ts.Close()
 		ts.running.Wait()
+		h.Wait()
 	})
 	return ts
 }

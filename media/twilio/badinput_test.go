@@ -175,6 +175,7 @@ func TestStartTimeout(t *testing.T) {
 		defer func() {
 			_ = srv.Close()
 			handlers.Wait()
+			h.Wait()
 		}()
 
 		d := websocket.Dialer{NetDialContext: ln.DialContext}

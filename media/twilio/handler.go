@@ -17,16 +17,20 @@ type Handler struct {
 	a   *wsjson.Acceptor
 }
 
-// NewHandler returns the stream handler. For every stream that starts, serve runs in the
-// request's goroutine with the leg and a context cancelled when the stream ends; the handler
-// returns once serve has returned and the leg's goroutines have finished. cfg should have
-// passed Validate: an invalid config makes every request fail with 500. A nil log means
-// zap.NewNop().
+// NewHandler returns the stream handler. For every stream that starts, serve runs on the
+// stream's own goroutine with the leg and a context cancelled when the stream ends; the
+// request's handler returns once the stream is running (Wait waits for the streams). cfg
+// should have passed Validate: an invalid config makes every request fail with 500. A nil log
+// means zap.NewNop().
 func NewHandler(cfg Config, serve func(ctx context.Context, leg media.Leg), log *zap.Logger) *Handler {
 	c := cfg.withDefaults()
 	sc := wsjson.ServeConfig{Name: "twilio", StartTimeout: c.StartTimeout, Serve: serve}
 	return &Handler{cfg: c, a: wsjson.NewAcceptor(sc, cfg.Validate(), log)}
 }
+
+// Wait waits until every stream the handler accepted has ended: ServeHTTP returns once a
+// stream is running, and the stream goes on on its own goroutine.
+func (h *Handler) Wait() { h.a.Wait() }
 
 // ServeHTTP checks X-Twilio-Signature (403 before any upgrade when it does not match), upgrades,
 // waits for "connected" and "start", then runs the serve function on the leg.

@@ -51,8 +51,9 @@ func newServer(t *testing.T, cfg Config, serve func(ctx context.Context, leg med
 		s.mu.Unlock()
 		serve(ctx, leg)
 	}, zaptest.NewLogger(t))
-	// httptest.Server.Close does not wait for handlers of hijacked connections; the test
-	// does, so that every stream's goroutines and log lines end inside the test.
+	// httptest.Server.Close does not wait for handlers of hijacked connections, nor the
+	// handler for its streams; the test does, so that every stream's goroutines and log lines
+	// end inside the test.
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.handlers.Add(1)
 		defer s.handlers.Done()
@@ -61,6 +62,7 @@ func newServer(t *testing.T, cfg Config, serve func(ctx context.Context, leg med
 	t.Cleanup(func() {
 		s.Close()
 		s.handlers.Wait()
+		h.Wait()
 	})
 	return s
 }

@@ -1,11 +1,9 @@
 package wsjson
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +18,9 @@ import (
 // them through gorilla costs an allocation per message (its message reader) and a copy, and
 // gorilla keeps a write buffer per connection large enough for a one-second prompt message.
 // Here a message that arrives in one frame is unmasked and parsed where it lies in the
-// connection's read buffer (the one net/http read the request with), and every outbound
-// message is one system call from a buffer shared through a pool.
+// connection's read buffer, and every outbound message is one system call from a buffer shared
+// through a pool. On Linux the reads of every plain-TCP stream are made by a few pollers rather
+// than a goroutine per call (poll_linux.go).
 
 // Opcodes (RFC 6455 §5.2).
 const (
@@ -46,22 +45,47 @@ const (
 	controlWait = time.Second
 )
 
-// errTooBig is next's error for a data message larger than the limit, reported as soon as the
-// limit is passed; the next call skips the rest of it. next reports its opcode.
+// errTooBig is parse's error for a data message larger than the limit, reported as soon as
+// the limit is passed; the following calls skip the rest of it. parse reports its opcode.
 var errTooBig = errors.New("wsjson: message over the read limit")
 
-// wsConn is the server's end of an upgraded WebSocket connection. One goroutine reads with
-// next; writes are serialised, because the reader answers pings and echoes close frames while
-// the stream's writer sends prompts.
+// errNeedMore is parse's answer when the buffer ends inside a frame: read more, call again.
+var errNeedMore = errors.New("wsjson: incomplete frame")
+
+// connWriter is the writing side of the connection: a net.Conn, or on Linux a polled
+// connection (poll_linux.go), whose reads the package's poller makes.
+type connWriter interface {
+	Write(p []byte) (int, error)
+	SetWriteDeadline(t time.Time) error
+	Close() error
+}
+
+// wsConn is the server's end of an upgraded WebSocket connection. Its reader is a parser over
+// a buffer that can stop anywhere and resume when more bytes arrive (parse), so a message can be
+// read either by a goroutine blocked on the socket (next) or by the poller, which reads each
+// connection only when it has data. Writes are serialised, because the reader answers pings and
+// echoes close frames while the stream's writer sends prompts.
 type wsConn struct {
-	nc net.Conn
-	br *bufio.Reader
+	nc  connWriter
+	src io.Reader // next's source; nil for a polled connection
 
 	// Reader only.
-	consumed int    // bytes of br holding the message next returned in place
-	frag     []byte // a message assembled from several frames, or too large for br
+	buf      []byte // buf[r:w] is read and not yet parsed
+	r, w     int
+	shared   bool   // buf is the poller's, lent for one round of reads
+	consumed int    // bytes at buf[r:] holding the message parse returned in place
+	frag     []byte // a message assembled from several frames
+	fragOp   int    // its opcode, while assembling
+	fragging bool   // a message is being assembled
+	fragOut  bool   // frag holds the message parse returned last; the next call empties it
+	total    int64  // bytes of the message being assembled so far
 	skip     int64  // payload bytes left of a frame of an oversized message
 	skipping bool   // continuation frames of an oversized message are still to come
+	// replies, when set, has control replies (pong, close echo, close 1002) written on their
+	// own goroutines, at most cap(replies) at a time (one slot each): the poller serves many
+	// connections and may not wait for one's writer. A reply that finds no slot free is
+	// dropped (a ping flood, or the connection closing).
+	replies chan struct{}
 
 	wmu     sync.Mutex
 	wclosed bool  // a close frame has gone out; nothing may follow it (§5.5.1)
@@ -77,115 +101,155 @@ type frameHeader struct {
 	size   int // header bytes
 }
 
-// next returns the next data message: its opcode (opText or opBinary) and payload, unmasked and
-// valid until the next call. On the way it answers pings, ignores pongs, and returns a close
-// frame as a *websocket.CloseError after echoing it (unless a close frame was sent already). A
-// data message of more than limit bytes is reported as errTooBig with its opcode once the
-// limit is passed, and the rest of it is skipped by the next call. A framing violation sends
-// close 1002 and returns an error, as gorilla/websocket does.
+// next returns the next data message, reading from src as needed; see parse.
 func (c *wsConn) next(limit int64) (op int, data []byte, err error) {
-	if c.consumed > 0 {
-		_, _ = c.br.Discard(c.consumed) // buffered: cannot fail
-		c.consumed = 0
-	}
-	if err := c.skipRest(); err != nil {
-		return 0, nil, err
-	}
-	op = -1
-	var total int64
-	c.frag = c.frag[:0]
 	for {
+		op, data, err = c.parse(limit)
+		if err != errNeedMore {
+			return op, data, err
+		}
+		if err := c.fill(); err != nil {
+			return 0, nil, unexpectedEOF(err)
+		}
+	}
+}
+
+// fill reads once from src into the buffer.
+func (c *wsConn) fill() error {
+	switch {
+	case c.buf == nil:
+		c.buf = make([]byte, readBufferSize)
+	case c.r == c.w && len(c.buf) > readBufferSize:
+		c.buf, c.r, c.w = make([]byte, readBufferSize), 0, 0 // after a large message
+	case c.r == c.w:
+		c.r, c.w = 0, 0
+	case c.w == len(c.buf):
+		c.makeRoom()
+	}
+	for range 100 {
+		n, err := c.src.Read(c.buf[c.w:])
+		c.w += n
+		if n > 0 || err != nil {
+			if n > 0 {
+				return nil // the error, if any, comes again with the next read
+			}
+			return err
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// makeRoom moves what is left to the front of a full buffer, or grows it when nothing was
+// consumed (parse reserves room for the frame it waits for, so that is rare).
+func (c *wsConn) makeRoom() {
+	if c.r > 0 && !c.shared {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+		return
+	}
+	c.reserve(c.w - c.r + readBufferSize)
+}
+
+// reserve makes room in the buffer for a frame of n bytes starting at r.
+func (c *wsConn) reserve(n int) {
+	if n <= len(c.buf)-c.r {
+		return
+	}
+	pending := c.buf[c.r:c.w]
+	if n <= len(c.buf) && !c.shared {
+		c.w = copy(c.buf, pending)
+	} else {
+		nb := make([]byte, max(n, readBufferSize))
+		c.w = copy(nb, pending)
+		c.buf, c.shared = nb, false
+	}
+	c.r = 0
+}
+
+// parse returns the next data message in the buffer: its opcode (opText or opBinary) and
+// payload, unmasked and valid until the next call. It returns errNeedMore, having kept its
+// place, when the buffer ends before the message does. On the way it answers pings, ignores
+// pongs, and returns a close frame as a *websocket.CloseError after echoing it (unless a close
+// frame was sent already). A data message of more than limit bytes is reported as errTooBig
+// with its opcode once the limit is passed, and the rest of it is skipped by the next calls. A
+// framing violation sends close 1002 and returns an error, as gorilla/websocket does.
+func (c *wsConn) parse(limit int64) (op int, data []byte, err error) {
+	c.r += c.consumed
+	c.consumed = 0
+	if c.fragOut {
+		c.frag, c.fragOut = c.frag[:0], false
+	}
+	for {
+		if c.skip > 0 {
+			n := int(min(c.skip, int64(c.w-c.r)))
+			c.r += n
+			if c.skip -= int64(n); c.skip > 0 {
+				return 0, nil, errNeedMore
+			}
+		}
 		h, err := c.header()
 		if err != nil {
 			return 0, nil, err
 		}
-		switch h.op {
-		case opClose, opPing, opPong:
+		if h.op >= opClose {
 			if err := c.control(h); err != nil {
 				return 0, nil, err
 			}
 			continue
-		case opContinuation:
-			if op < 0 {
-				return 0, nil, c.protocolError("continuation after FIN")
-			}
-		default:
-			if op >= 0 {
+		}
+		if c.skipping { // the rest of an oversized message
+			if h.op != opContinuation {
 				return 0, nil, c.protocolError("data before FIN")
 			}
-			op = h.op
-		}
-		total += h.length
-		if total > limit || total < 0 {
-			_, _ = c.br.Discard(h.size) // peeked: cannot fail
+			c.r += h.size
 			c.skip, c.skipping = h.length, !h.fin
-			c.frag = c.frag[:0]
+			continue
+		}
+		op = h.op
+		switch {
+		case op == opContinuation && !c.fragging:
+			return 0, nil, c.protocolError("continuation after FIN")
+		case op == opContinuation:
+			op = c.fragOp
+		case c.fragging:
+			return 0, nil, c.protocolError("data before FIN")
+		}
+		total := c.total + h.length
+		if total > limit || total < 0 {
+			c.r += h.size
+			c.skip, c.skipping = h.length, !h.fin
+			c.frag, c.fragging, c.total = c.frag[:0], false, 0
 			return op, nil, errTooBig
 		}
 		end := int64(h.size) + h.length
-		switch {
-		case h.fin && len(c.frag) == 0 && end <= int64(c.br.Size()):
-			// The usual case: the whole message is one frame that fits the read buffer.
-			p, err := c.br.Peek(int(end))
-			if err != nil {
-				return 0, nil, err
-			}
-			data = p[h.size:]
-			unmask(h.key, data)
+		if end > int64(c.w-c.r) {
+			c.reserve(int(end))
+			return 0, nil, errNeedMore
+		}
+		payload := c.buf[c.r+h.size : c.r+int(end)]
+		unmask(h.key, payload)
+		if h.fin && !c.fragging {
+			// The usual case: the whole message is one frame, parsed where it lies.
 			c.consumed = int(end)
-			return op, data, nil
-		default:
-			_, _ = c.br.Discard(h.size)
-			n := len(c.frag)
-			c.frag = growLen(c.frag, n+int(h.length))
-			if _, err := io.ReadFull(c.br, c.frag[n:]); err != nil {
-				return 0, nil, unexpectedEOF(err)
-			}
-			unmask(h.key, c.frag[n:])
+			return op, payload, nil
 		}
-		if h.fin {
-			return op, c.frag, nil
-		}
-	}
-}
-
-// skipRest discards what is left of an oversized message: the rest of its frame, then its
-// continuation frames up to the final one, answering control frames on the way.
-func (c *wsConn) skipRest() error {
-	if c.skip > 0 {
-		if err := discard(c.br, c.skip); err != nil {
-			return err
-		}
-		c.skip = 0
-	}
-	for c.skipping {
-		h, err := c.header()
-		if err != nil {
-			return err
-		}
-		switch h.op {
-		case opClose, opPing, opPong:
-			if err := c.control(h); err != nil {
-				return err
-			}
+		c.frag = append(c.frag, payload...)
+		c.r += int(end)
+		if !h.fin {
+			c.fragOp, c.fragging, c.total = op, true, total
 			continue
-		case opContinuation:
-		default:
-			return c.protocolError("data before FIN")
 		}
-		if err := discard(c.br, int64(h.size)+h.length); err != nil {
-			return err
-		}
-		c.skipping = !h.fin
+		c.fragging, c.fragOut, c.total = false, true, 0
+		return op, c.frag, nil
 	}
-	return nil
 }
 
-// header reads and checks a frame header without consuming it.
+// header checks the header of the frame at r without consuming it; errNeedMore when the buffer
+// ends inside it.
 func (c *wsConn) header() (h frameHeader, err error) {
-	p, err := c.br.Peek(2)
-	if err != nil {
-		return h, unexpectedEOF(err)
+	p := c.buf[c.r:c.w]
+	if len(p) < 2 {
+		return h, errNeedMore
 	}
 	b0, b1 := p[0], p[1]
 	h.fin, h.op, h.length = b0&finBit != 0, int(b0&0x0f), int64(b1&0x7f)
@@ -200,8 +264,8 @@ func (c *wsConn) header() (h frameHeader, err error) {
 	case 127:
 		h.size += 8
 	}
-	if p, err = c.br.Peek(h.size); err != nil {
-		return h, unexpectedEOF(err)
+	if len(p) < h.size {
+		return h, errNeedMore
 	}
 	switch h.length {
 	case 126:
@@ -245,16 +309,16 @@ func headerProblems(b0, b1 byte) string {
 // frame is echoed and returned as a *websocket.CloseError.
 func (c *wsConn) control(h frameHeader) error {
 	end := h.size + int(h.length)
-	p, err := c.br.Peek(end)
-	if err != nil {
-		return unexpectedEOF(err)
+	if end > c.w-c.r {
+		c.reserve(end)
+		return errNeedMore
 	}
-	payload := p[h.size:]
+	payload := c.buf[c.r+h.size : c.r+end]
 	unmask(h.key, payload)
-	defer c.br.Discard(end) //nolint:errcheck // buffered: cannot fail
+	c.r += end
 	switch h.op {
 	case opPing:
-		if err := c.writeControl(opPong, payload); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+		if err := c.reply(opPong, payload); err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			return err
 		}
 	case opClose:
@@ -269,10 +333,50 @@ func (c *wsConn) control(h frameHeader) error {
 				return c.protocolError("invalid utf8 payload in close frame")
 			}
 		}
-		_ = c.writeClose(code, "", time.Now().Add(controlWait))
+		c.replyClose(code, "")
 		return &websocket.CloseError{Code: code, Text: text}
 	}
 	return nil
+}
+
+// reply sends a control frame for the reader: at once, or on its own goroutine when the
+// connection is async.
+func (c *wsConn) reply(op byte, payload []byte) error {
+	if c.replies == nil {
+		return c.writeControl(op, payload)
+	}
+	p := append([]byte(nil), payload...)
+	c.async(func() { _ = c.writeControl(op, p) })
+	return nil
+}
+
+// replyClose sends the reader's close frame, as reply does.
+func (c *wsConn) replyClose(code int, reason string) {
+	if c.replies == nil {
+		_ = c.writeClose(code, reason, time.Now().Add(controlWait))
+		return
+	}
+	c.async(func() { _ = c.writeClose(code, reason, time.Now().Add(controlWait)) })
+}
+
+// async runs write on its own goroutine if a reply slot is free.
+func (c *wsConn) async(write func()) {
+	select {
+	case c.replies <- struct{}{}:
+		go func() {
+			defer func() { <-c.replies }()
+			write()
+		}()
+	default:
+	}
+}
+
+// waitReplies waits for the replies in flight (each bounded by controlWait) and keeps later
+// ones from starting.
+func (c *wsConn) waitReplies() {
+	for range cap(c.replies) {
+		c.replies <- struct{}{}
+	}
 }
 
 // validReceivedCloseCode reports whether a peer may send code (RFC 6455 §7.4, the IANA
@@ -290,7 +394,7 @@ func validReceivedCloseCode(code int) bool {
 
 // protocolError closes the connection with 1002 and message, and returns the read error.
 func (c *wsConn) protocolError(message string) error {
-	_ = c.writeClose(websocket.CloseProtocolError, message, time.Now().Add(controlWait))
+	c.replyClose(websocket.CloseProtocolError, message)
 	return errors.New("websocket: " + message)
 }
 
@@ -305,28 +409,6 @@ func unmask(key [4]byte, b []byte) {
 	for ; i < len(b); i++ {
 		b[i] ^= key[i&3]
 	}
-}
-
-// discard skips n bytes of the reader.
-func discard(br *bufio.Reader, n int64) error {
-	for n > 0 {
-		step := int(min(n, 1<<30))
-		if _, err := br.Discard(step); err != nil {
-			return unexpectedEOF(err)
-		}
-		n -= int64(step)
-	}
-	return nil
-}
-
-// growLen returns b resized to n bytes, keeping its contents.
-func growLen(b []byte, n int) []byte {
-	if n <= cap(b) {
-		return b[:n]
-	}
-	nb := make([]byte, n, max(n, 2*cap(b)))
-	copy(nb, b)
-	return nb
 }
 
 // errAbnormal is a connection that ended without a close frame: close code 1006 (RFC 6455

@@ -113,7 +113,7 @@ func pipeConn(t testing.TB, bufSize int, in []byte) (*wsConn, <-chan []serverFra
 		_ = client.(*net.TCPConn).CloseWrite()
 	}()
 	t.Cleanup(func() { client.Close(); server.Close() })
-	return &wsConn{nc: server, br: bufio.NewReaderSize(server, bufSize)}, frames
+	return &wsConn{nc: server, src: server, buf: make([]byte, bufSize)}, frames
 }
 
 type readResult struct {
@@ -400,7 +400,7 @@ func BenchmarkReadFrame(b *testing.B) {
 		base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 160)) + `"}}`)
 	frame := text1(string(msg))
 	src := &repeatReader{data: frame}
-	c := &wsConn{br: bufio.NewReaderSize(src, 4096)}
+	c := &wsConn{src: src, buf: make([]byte, 4096)}
 	b.SetBytes(int64(len(frame)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,12 +1,11 @@
 package wsjson
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -51,9 +50,9 @@ func NewUpgrader() websocket.Upgrader {
 }
 
 // handshake is the Acceptor's upgrader: gorilla/websocket checks the request and answers it,
-// then the stream takes the connection over. It allocates no buffers of its own: the stream
-// reads through the reader net/http read the request with (hijackTap keeps it), and writes
-// through the shared pool.
+// then the stream takes the connection over. It allocates no write buffer (the stream writes
+// through the shared pool) and reads the request through net/http's own reader; gorilla refuses
+// a client that sent data before the handshake ended, so nothing is left in it afterwards.
 var handshake = websocket.Upgrader{HandshakeTimeout: 10 * time.Second, WriteBufferPool: noBuffers{}}
 
 // noBuffers keeps gorilla/websocket from allocating a write buffer for a connection it will
@@ -62,21 +61,6 @@ type noBuffers struct{}
 
 func (noBuffers) Get() any { return nil }
 func (noBuffers) Put(any)  {}
-
-// hijackTap hands the upgrader the connection as net/http hijacks it, keeping the buffered
-// reader for the stream.
-type hijackTap struct {
-	http.ResponseWriter
-	br *bufio.Reader
-}
-
-func (h *hijackTap) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err == nil {
-		h.br = rw.Reader
-	}
-	return c, rw, err
-}
 
 // ServeConfig describes how an adapter runs its streams.
 type ServeConfig struct {
@@ -96,9 +80,10 @@ type ServeConfig struct {
 // every stream while the adapter's config is invalid, upgrades, and runs each stream to its
 // end.
 type Acceptor struct {
-	sc  ServeConfig
-	err error
-	log *zap.Logger
+	sc      ServeConfig
+	err     error
+	log     *zap.Logger
+	streams sync.WaitGroup
 }
 
 // NewAcceptor returns an acceptor running streams as sc says. cfgErr is the adapter config's
@@ -123,27 +108,34 @@ func (a *Acceptor) Refused(w http.ResponseWriter) bool {
 	return true
 }
 
-// Accept upgrades r, which the adapter has authenticated, and runs the stream to its end on
-// the request's goroutine: open wraps the connection in the adapter's leg, with the cancel
-// function of the call's context, and run does the rest. An upgrade failure has already
-// been answered by the upgrader.
+// Accept upgrades r, which the adapter has authenticated, and runs the stream to its end on a
+// goroutine of its own: open wraps the connection in the adapter's leg, with the cancel
+// function of the call's context, and run does the rest. Accept returns once the stream is
+// running, so that net/http's request, response and buffers (about 10 KiB) do not stay for the
+// length of the call; Wait waits for the streams. The call's context keeps the request
+// context's values, not its cancellation. An upgrade failure has already been answered by the
+// upgrader.
 func (a *Acceptor) Accept(w http.ResponseWriter, r *http.Request,
 	open func(conn *websocket.Conn, cancel context.CancelFunc) (*Stream, media.Leg)) {
-	tap := &hijackTap{ResponseWriter: w}
-	conn, err := handshake.Upgrade(tap, r, nil)
+	conn, err := handshake.Upgrade(w, r, nil)
 	if err != nil {
 		a.log.Debug(a.sc.Name+" stream: upgrade failed", zap.Error(err))
 		return
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	s, leg := open(conn, cancel)
-	if tap.br != nil { // empty: gorilla refuses a client that sent data before the handshake ended
-		tap.br.Reset(s.ws.nc)
-		s.ws.br = tap.br
-	}
-	run(ctx, s, leg, a.sc, r.RemoteAddr, a.log)
+	s.usePoller(conn.NetConn())
+	remote := r.RemoteAddr
+	a.streams.Add(1)
+	go func() {
+		defer a.streams.Done()
+		defer cancel()
+		run(ctx, s, leg, a.sc, remote, a.log)
+	}()
 }
+
+// Wait waits until every stream accepted so far has ended and been logged.
+func (a *Acceptor) Wait() { a.streams.Wait() }
 
 // run runs a stream to its end on the caller's goroutine: it starts the stream, waits for
 // start (closing with 1008 after StartTimeout), logs the call's start, runs the flow on leg

@@ -1,7 +1,6 @@
 package wsjson
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -31,8 +30,9 @@ const (
 	// flow. A caller keys at most about six digits a second, so it covers five seconds of a
 	// flow that does not read.
 	eventBuffer = 32
-	// readBufferSize is the read buffer of a stream whose connection did not come through the
-	// Acceptor (which reuses the one net/http read the upgrade request with).
+	// readBufferSize is the read buffer of a stream read by its own goroutine, and the least a
+	// larger one is given. A polled stream reads into its poller's buffer and keeps a buffer of
+	// its own only while a frame is incomplete.
 	readBufferSize = 4096
 	// MaxMarkName bounds mark names; ours are prompt ids.
 	MaxMarkName = 256
@@ -179,13 +179,14 @@ func (q *MarkQueue) Reset() {
 // FIFO of marks awaiting their echo and the end of the call. Adapters wrap it in their Leg.
 // Its methods are safe for concurrent use unless they say otherwise.
 type Stream struct {
-	ws    wsConn
-	cfg   Config
-	rx    *media.Receiver
-	count Counters
-	marks MarkQueue
-	base  *zap.Logger                // set by the Acceptor before Run
-	log   atomic.Pointer[zap.Logger] // base scoped to the call, once started
+	ws     wsConn
+	polled *pconn // set when the poller reads the connection (Linux, plain TCP)
+	cfg    Config
+	rx     *media.Receiver
+	count  Counters
+	marks  MarkQueue
+	base   *zap.Logger                // set by the Acceptor before Run
+	log    atomic.Pointer[zap.Logger] // base scoped to the call, once started
 
 	start   *media.Start
 	wire    Wire          // set by Started before started is closed
@@ -242,6 +243,7 @@ func New(conn *websocket.Conn, cfg Config) *Stream {
 	}
 	if conn != nil {
 		s.ws.nc = conn.NetConn()
+		s.ws.src = conn.NetConn()
 	}
 	return s
 }
@@ -249,10 +251,12 @@ func New(conn *websocket.Conn, cfg Config) *Stream {
 // Run starts the reader goroutine; a writer runs whenever there is something to send. Close
 // waits for them.
 func (s *Stream) Run() {
-	if s.ws.br == nil {
-		s.ws.br = bufio.NewReaderSize(s.ws.nc, readBufferSize)
+	if s.polled == nil {
+		go s.readLoop()
+	} else if err := s.polled.start(); err != nil {
+		s.End(websocket.CloseInternalServerErr, "", fmt.Errorf("%s: poll: %w", s.cfg.Name, err), false)
+		close(s.readerDone)
 	}
-	go s.readLoop()
 	s.wmu.Lock()
 	s.running = true
 	s.wmu.Unlock()
@@ -415,37 +419,52 @@ func (s *Stream) Ack(name []byte) error {
 // keeps reading, discarding, so the peer's close frame completes the closing handshake.
 func (s *Stream) readLoop() {
 	defer close(s.readerDone)
-	limit := s.cfg.ReadLimit
 	for {
-		op, data, err := s.ws.next(limit)
-		if err != nil && err != errTooBig {
-			var ce *websocket.CloseError
-			switch {
-			case errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway):
-				s.End(ce.Code, "", media.ErrHangup, false)
-			case errors.As(err, &ce):
-				s.End(ce.Code, "", fmt.Errorf("%w: stream closed with %d", media.ErrHangup, ce.Code), false)
-			default:
-				s.End(websocket.CloseAbnormalClosure, "", fmt.Errorf("%s: read: %w", s.cfg.Name, err), false)
-			}
+		op, data, err := s.ws.next(s.cfg.ReadLimit)
+		if !s.deliver(op, data, err) {
 			return
 		}
-		switch {
-		case s.ended.Load():
-			// discarded
-		case op != opText:
-			s.Fail(Violationf(CloseUnsupported, "binary frames are not part of the protocol"))
-		case err == errTooBig:
-			s.Fail(Violationf(CloseTooBig, "message larger than %d bytes", limit))
-		default:
-			if err := s.cfg.Handle(data); err != nil {
-				var v *Violation
-				if !errors.As(err, &v) {
-					v = Violationf(CloseInvalid, "%v", err)
-				}
-				s.Fail(v)
+	}
+}
+
+// deliver handles what the reader got: a message for the dialect, errTooBig, or the error that
+// ends the connection, for which it reports false. After the stream has ended messages are
+// discarded.
+func (s *Stream) deliver(op int, data []byte, err error) bool {
+	if err != nil && err != errTooBig {
+		s.readFailed(err)
+		return false
+	}
+	switch {
+	case s.ended.Load():
+		// discarded
+	case op != opText:
+		s.Fail(Violationf(CloseUnsupported, "binary frames are not part of the protocol"))
+	case err == errTooBig:
+		s.Fail(Violationf(CloseTooBig, "message larger than %d bytes", s.cfg.ReadLimit))
+	default:
+		if err := s.cfg.Handle(data); err != nil {
+			var v *Violation
+			if !errors.As(err, &v) {
+				v = Violationf(CloseInvalid, "%v", err)
 			}
+			s.Fail(v)
 		}
+	}
+	return true
+}
+
+// readFailed ends the stream for the reader's last error: the peer's close frame, or a
+// connection that failed or was closed.
+func (s *Stream) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce) && (ce.Code == websocket.CloseNormalClosure || ce.Code == websocket.CloseGoingAway):
+		s.End(ce.Code, "", media.ErrHangup, false)
+	case errors.As(err, &ce):
+		s.End(ce.Code, "", fmt.Errorf("%w: stream closed with %d", media.ErrHangup, ce.Code), false)
+	default:
+		s.End(websocket.CloseAbnormalClosure, "", fmt.Errorf("%s: read: %w", s.cfg.Name, err), false)
 	}
 }
 
@@ -573,6 +592,7 @@ func (s *Stream) closeConnOnce() {
 			t.Stop()
 		}
 	}
+	s.ws.waitReplies() // a pong or close echo of the reader's goes out first
 	_ = s.ws.nc.Close()
 	<-s.readerDone
 }
