@@ -460,7 +460,8 @@ func (c *pconn) SetWriteDeadline(t time.Time) error {
 }
 
 // Close stops reading (the stream's reader ends if it had not), waits for a write in progress
-// and closes the socket.
+// and closes the socket. It waits for the poller to finish with the connection, so it must not
+// be called from a stream's handler (the stream's writer closes the connection).
 func (c *pconn) Close() error {
 	if c.closing.Swap(true) {
 		return net.ErrClosed
