@@ -13,13 +13,15 @@ import (
 // the frequency of each tone measured from its phase advance between two windows 51 samples
 // (3 sub-blocks) apart, which is unambiguous up to ±78 Hz (±4.8 % of the highest tone).
 const (
-	rate8    = 8000
-	subLen   = 17
-	winSubs  = 6
-	winLen   = subLen * winSubs // N = 102
-	lagSubs  = 3
-	lagLen   = subLen * lagSubs
-	ringSize = 16 // sub-blocks kept: ≥ bandWarmSubs+winSubs+1 and ≥ winSubs+lagSubs+1, a power of two
+	rate8   = 8000
+	subLen  = 17
+	winSubs = 6
+	winLen  = subLen * winSubs // N = 102
+	lagSubs = 3
+	lagLen  = subLen * lagSubs
+	// sub-blocks kept, a power of two: a window with its lag or the band filter's warm-up (9)
+	// while feedWhole writes histAhead more, and the windows of pending probes (see measureProbes)
+	ringSize = 32
 )
 
 // Frequencies of ITU-T Q.23: rows (low group) then columns (high group).
@@ -136,15 +138,13 @@ func (d Detection) String() string {
 // hit is the verdict on one analysis window.
 type hit struct {
 	ok     bool
-	idx    int     // row*4+col
-	rho    float64 // tone energy / band energy
-	rhoAll float64 // tone energy / total energy
-	h2r    float64 // second harmonic / fundamental power, low tone
-	h2c    float64 // same, high tone
-	hd     float64 // power at the difference frequency / the weaker tone
-	probed bool    // h2r, h2c and hd were measured
-	pr, pc float64 // tone powers |X|², corrected for the frequency offset
-	dr, dc float64 // frequency offsets in Hz
+	idx    int        // row*4+col
+	rho    float64    // tone energy / band energy
+	rhoAll float64    // tone energy / total energy
+	probed bool       // the steadiness probes are wanted for this window (see probeReq)
+	probe  [3]float64 // their frequencies: 2·f_low, 2·f_high, f_high − f_low
+	pr, pc float64    // tone powers |X|², corrected for the frequency offset
+	dr, dc float64    // frequency offsets in Hz
 
 	clear  bool // a full analysis passed it by a wide margin (see steadyRef)
 	steady bool // steadyWindow passed it, without measuring dr and dc
@@ -170,10 +170,13 @@ type run struct {
 	minPr, maxPr float64
 	minPc, maxPc float64
 	rhoAllMax    float64
-	// and over those of them that were probed (see analyse)
+	// and over those of them that were probed (see analyse): second harmonic to fundamental
+	// power of each tone, and power at the difference frequency to the weaker tone's
 	nProbed        int
 	sumH2r, sumH2c float64
 	sumHd          float64
+	pendHead       int // the probes of the last pendN of them are still to be measured (see probeReq)
+	pendN          int
 }
 
 // start estimates the tone's start: the first window's energy ratio, against the largest one
@@ -183,11 +186,23 @@ func (r *run) start() int64 {
 	if r.rhoMax > 0 {
 		c = min(1, r.firstRho/r.rhoMax)
 	}
-	return r.firstWS + winLen - int64(math.Round(c*winLen))
+	return r.firstWS + winLen - roundNonNeg(c*winLen)
 }
 
-// add accounts for one more passing window starting at ws.
-func (r *run) add(h *hit, ws int64) {
+// roundNonNeg is int64(math.Round(x)) for 0 ≤ x < 2⁵², where rounding half away from zero is
+// rounding half up: x + 0.5 is then exact or rounds to a value with the same integer part, except
+// for the largest double below 0.5, hence the first case. It costs an addition and a conversion
+// where math.Round takes apart the bits of x.
+func roundNonNeg(x float64) int64 {
+	if x < 0.5 {
+		return 0
+	}
+	return int64(x + 0.5)
+}
+
+// add accounts for one more passing window starting at ws, and reports whether the window lies
+// inside the tone (its statistics were counted).
+func (r *run) add(h *hit, ws int64) bool {
 	r.windows++
 	if h.rho > r.rhoMax {
 		r.rhoMax = h.rho
@@ -196,20 +211,17 @@ func (r *run) add(h *hit, ws int64) {
 	if h.rho < r.rhoMax {
 		c = h.rho / r.rhoMax
 	}
-	if end := ws + int64(math.Round(c*winLen)); end > r.lastEnd {
+	if end := ws + roundNonNeg(c*winLen); end > r.lastEnd {
 		r.lastEnd = end
 	}
 	if c < 0.9 {
-		return // a window at an edge of the tone
+		return false // a window at an edge of the tone
 	}
 	if h.rhoAll > r.rhoAllMax {
 		r.rhoAllMax = h.rhoAll
 	}
 	if h.probed {
-		r.nProbed++
-		r.sumH2r += h.h2r
-		r.sumH2c += h.h2c
-		r.sumHd += h.hd
+		r.nProbed++ // its probes are summed by measureProbes
 	}
 	if r.n == 0 {
 		r.minPr, r.maxPr, r.minPc, r.maxPc = h.pr, h.pr, h.pc, h.pc
@@ -238,6 +250,89 @@ func (r *run) add(h *hit, ws int64) {
 	} else if h.pc > r.maxPc {
 		r.maxPc = h.pc
 	}
+	return true
+}
+
+// addSteady is add for a window of the digit on that steadyWindow passed, with band energy ratio
+// rho and tone powers pr, pc: it keeps only what a digit on uses (the timing and the mean levels;
+// the extremes and the probes are for candidates, see steady, and such a window measured no
+// frequency).
+func (r *run) addSteady(rho, pr, pc float64, ws int64) {
+	r.windows++
+	if rho > r.rhoMax {
+		r.rhoMax = rho
+	}
+	c := 1.0
+	if rho < r.rhoMax {
+		c = rho / r.rhoMax
+	}
+	if end := ws + roundNonNeg(c*winLen); end > r.lastEnd {
+		r.lastEnd = end
+	}
+	if c < 0.9 {
+		return
+	}
+	r.n++
+	r.sumPr += pr
+	r.sumPc += pc
+}
+
+// probeReq is a candidate's window whose steadiness probes (second harmonics and difference tone,
+// see analyse) are still to be measured. They are needed only if the candidate reaches
+// MinDuration without a window in which the pair dominates the whole band (see steady), which a
+// clean key press always has; so they are measured when steady needs them, or just before the
+// window's samples leave hist, in the order of the windows, and summed as they would have been
+// when the window was added.
+type probeReq struct {
+	last   int64      // the window's last sub-block
+	hz     [3]float64 // the frequencies to probe
+	pr, pc float64    // the tones' powers in the window
+}
+
+// probeQueue bounds a candidate's pending probes: at most the windows whose samples are all still
+// in hist (see measureProbes).
+const probeQueue = 16
+
+// queueProbe adds the probes of window h, which ends with the last sub-block, to the candidate's
+// pending ones.
+func (d *Detector) queueProbe(h *hit) {
+	r := &d.cand
+	d.pend[(r.pendHead+r.pendN)%probeQueue] = probeReq{last: d.nsub - 1, hz: h.probe, pr: h.pr, pc: h.pc}
+	r.pendN++
+}
+
+// measureProbes measures the candidate's pending probes, oldest first: all of them if all is set,
+// else those of the windows whose first sub-block may be overwritten before the next window is
+// added (feedWhole writes up to histAhead sub-blocks ahead; at 16 kHz the decimator writes the
+// next one sample by sample).
+func (d *Detector) measureProbes(all bool) {
+	r := &d.cand
+	for r.pendN > 0 {
+		q := &d.pend[r.pendHead]
+		if !all && q.last-winSubs+1 > d.nsub+histAhead-1-ringSize {
+			return
+		}
+		p := d.probes(q.last, q.hz)
+		r.sumH2r += p[0] / q.pr
+		r.sumH2c += p[1] / q.pc
+		r.sumHd += p[2] / min(q.pr, q.pc)
+		r.pendHead = (r.pendHead + 1) % probeQueue
+		r.pendN--
+	}
+}
+
+// bins holds the front end's DFTs at the eight tones (see subBins and windowBins); foldStep works
+// on it as a whole.
+type bins struct {
+	ringRe [ringSize][8]float64 // DFT of each sub-block at the eight tones, phase referenced to sample 0
+	ringIm [ringSize][8]float64
+	rotRe  [8]float64 // e^{-jw·c}, c the centre of sub-block rotOf (see subBins)
+	rotIm  [8]float64
+	// the DFT of the window ending with sub-block winXOf, its power, and the strongest tones of
+	// each group (see peaks)
+	winRe, winIm, winP [8]float64
+	winPeak            [4]float64
+	winArg             [4]int
 }
 
 // Detector finds DTMF key presses in a stream of PCM16 samples. It keeps the state of one
@@ -254,27 +349,19 @@ type Detector struct {
 	bandGain2             [8]float64
 
 	// front end (see frontend.go)
-	dec    decimator
-	dc     [2]float64                 // the DC blocker's last input and output (see dcBlock)
-	stage  [subLen]int16              // the current sub-block's 8 kHz samples until it is whole
-	hist   [ringSize * subLen]float64 // the last ringSize sub-blocks after the DC blocker, sub-block j at (j mod ringSize)·subLen
-	m      int                        // samples in the current sub-block
-	nsub   int64                      // completed sub-blocks
-	ringE  [ringSize]float64          // energy of each sub-block
-	winE   float64                    // energy of the current window
-	ringRe [ringSize][8]float64       // DFT of each sub-block at the eight tones, phase referenced to sample 0
-	ringIm [ringSize][8]float64
+	dec   decimator
+	dc    [2]float64                 // the DC blocker's last input and output (see dcBlock)
+	stage [subLen]int16              // the current sub-block's 8 kHz samples until it is whole
+	hist  [ringSize * subLen]float64 // the last ringSize sub-blocks after the DC blocker, sub-block j at (j mod ringSize)·subLen
+	m     int                        // samples in the current sub-block
+	nsub  int64                      // completed sub-blocks
+	ringE [ringSize]float64          // energy of each sub-block
+	winE  float64                    // energy of the current window
+	bins
 	binOf  [ringSize]int64 // the sub-block whose DFT ringRe, ringIm hold (computed lazily), or -1
-	rotRe  [8]float64      // e^{-jw·c}, c the centre of sub-block rotOf (see subBins)
-	rotIm  [8]float64
-	rotOf  int64
-	// the DFT of the window ending with sub-block winXOf, its power, and the strongest tone of
-	// each group (see peaks)
-	winRe, winIm, winP [8]float64
-	winPeak            [2]float64
-	winArg             [4]int
-	winXOf             int64
-	winXN              int // windows since winRe, winIm were last summed afresh
+	rotOf  int64           // the sub-block rotRe, rotIm turn next
+	winXOf int64           // the last sub-block of the window winRe, winIm hold
+	winXN  int             // windows since winRe, winIm were last summed afresh
 
 	// The DTMF band filter runs lazily over hist, only for windows that get as far as the band
 	// energy test (see bandEnergy).
@@ -287,9 +374,15 @@ type Detector struct {
 
 	// decision
 	cur, cand run
+	pend      [probeQueue]probeReq // the candidate's pending probes (see probeReq)
 	ref       steadyRef
-	fullOnly  bool // never take the steady-window shortcut (for tests)
+	chain     int64 // nsub at which the next window follows on from a steady one (see steadyNext)
 	stats     detectorStats
+
+	// for tests: never take the steady-window shortcut (every window gets the full analysis);
+	// never take steadyNext (every window goes through analyse and decide); measure the
+	// steadiness probes as each window is added
+	fullOnly, noNext, eagerProbes bool
 
 	// output of the call in progress
 	digits []byte
@@ -348,6 +441,7 @@ func (d *Detector) Reset() {
 	d.bandSub = 0
 	d.cur, d.cand = run{}, run{}
 	d.ref = steadyRef{}
+	d.chain = -1
 }
 
 // Process implements media.ToneDetector: it consumes pcm at the configured sample rate and
@@ -424,6 +518,12 @@ func (d *Detector) analyse(h *hit) {
 		return
 	}
 	d.windowBins(last)
+	d.analyseBins(h, last, ws, e)
+}
+
+// analyseBins is analyse once the window's bins are computed: the window ends with sub-block last,
+// starts at sample ws and has energy e.
+func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 	p := &d.winP
 	x := func(k int) complex128 { return complex(d.winRe[k], d.winIm[k]) }
 	// Cheap rejections first, on the strongest tone of each group: most windows are speech.
@@ -450,8 +550,8 @@ func (d *Detector) analyse(h *hit) {
 	xpr, xpc := d.centre(r, d.lagged(last, r), pl), d.centre(c, d.lagged(last, c), pl)
 	// Frequency of each tone from the phase advance of its DFT value over lagLen samples, then
 	// refined with the other tone's leakage removed.
-	dr, okr := d.offset(r, xr*d.lagRot[r], xpr, rawSlack)
-	dc, okc := d.offset(c, xc*d.lagRot[c], xpc, rawSlack)
+	dr, ur, okr := d.offset(r, xr*d.lagRot[r], xpr, rawSlack)
+	dc, uc, okc := d.offset(c, xc*d.lagRot[c], xpc, rawSlack)
 	if !okr || !okc {
 		return
 	}
@@ -463,6 +563,7 @@ func (d *Detector) analyse(h *hit) {
 	rounds := 2
 	if d.cur.active && d.cur.idx == idx && d.cur.nD > 0 {
 		dr, dc, rounds = d.cur.sumDr/float64(d.cur.nD), d.cur.sumDc/float64(d.cur.nD), 1
+		ur, uc = 0, 0
 	}
 	var ar, ac complex128 // amplitudes referenced to the window centre (|ar| is the tone's)
 	var er, ec float64    // the frequency offsets (radians per sample) they were solved at
@@ -471,18 +572,45 @@ func (d *Detector) analyse(h *hit) {
 		er, ec = dr*radPerHz, dc*radPerHz
 		// The four kernels D(fr−wr), D(fc−wr), D(fr−wc), D(fc−wc) from four small-angle sines
 		// and cosines and the pair's table (see pairKernels); N/2 = lagLen, so the same
-		// sin(ε·lagLen) also turns the amplitudes below.
-		snr, cnr := math.Sincos(er * winLen / 2)
-		snc, cnc := math.Sincos(ec * winLen / 2)
+		// sin(ε·lagLen) also turns the amplitudes below. ε·lagLen is the sum of the phase
+		// advances measured so far, so its sine and cosine are those of ur, uc (the product of
+		// those advances' unit phasors) when they are known, and no sine or cosine of it need
+		// be taken; only when the round starts from a digit's mean frequencies are they.
+		snr, cnr := imag(ur), real(ur)
+		if ur == 0 {
+			snr, cnr = math.Sincos(er * winLen / 2)
+		}
+		snc, cnc := imag(uc), real(uc)
+		if uc == 0 {
+			snc, cnc = math.Sincos(ec * winLen / 2)
+		}
 		m := pk.at(snr, cnr, snc, cnc, er, ec)
-		m0, m1, m2, m3 := m[0], m[1], m[2], m[3]
+		// The two tones' amplitudes from their two bins, each bin holding its own tone plus the
+		// other's leakage: xr = ar·m0 + ac·m1, xc = ar·m2 + ac·m3, a real matrix, solved for both
+		// windows. Removing the leakage matters when the tones are close (941 and 1209 Hz are 3.4
+		// bins apart, where the rectangular window's side lobe is −21 dB) and one is much weaker
+		// (twist).
 		var br, bc complex128
-		ar, ac = solveReal(xr, xc, m0, m1, m2, m3)
-		br, bc = solveReal(xpr, xpc, m0, m1, m2, m3)
+		ar, ac = 0, 0
+		if det := m[0]*m[3] - m[1]*m[2]; det != 0 {
+			inv := 1 / det
+			s0, s1, s2, s3 := m[3]*inv, m[1]*inv, m[0]*inv, m[2]*inv
+			ar, ac = scale(xr, s0)-scale(xc, s1), scale(xc, s2)-scale(xr, s3)
+			br, bc = scale(xpr, s0)-scale(xpc, s1), scale(xpc, s2)-scale(xpr, s3)
+		}
 		// A centred amplitude turns by f·lagLen between the two windows on top of the tone's
 		// own phase change: take it out (e^{-j·f·lagLen} = lagRot·e^{-j·ε·lagLen}).
-		dr += phase(ar*d.lagRot[r]*complex(cnr, -snr), br) * hzPerLagRad
-		dc += phase(ac*d.lagRot[c]*complex(cnc, -snc), bc) * hzPerLagRad
+		zr, zc := ar*d.lagRot[r]*complex(cnr, -snr), ac*d.lagRot[c]*complex(cnc, -snc)
+		if it+1 < rounds {
+			pr, vr := phaseUnit(zr, br)
+			pc, vc := phaseUnit(zc, bc)
+			dr += pr * hzPerLagRad
+			dc += pc * hzPerLagRad
+			ur, uc = mulUnit(ur, vr), mulUnit(uc, vc)
+		} else {
+			dr += phase(zr, br) * hzPerLagRad // the last round: no phasor is needed
+			dc += phase(zc, bc) * hzPerLagRad
+		}
 	}
 	if math.Abs(dr) > d.tolHz[r] || math.Abs(dc) > d.tolHz[c] {
 		return
@@ -511,31 +639,33 @@ func (d *Detector) analyse(h *hit) {
 	fr, fc := wr+dr*radPerHz, wc+dc*radPerHz
 	var atr, atc complex128 // ar, ac moved to the final frequencies (see below)
 	moved := false
-	for k := 0; k < 8; k++ {
-		if k == r || k == c {
-			continue
-		}
-		own := pr
-		if k >= 4 {
-			own = pc
-		}
-		if p[k]*relPeak <= own {
-			continue
-		}
-		if !moved {
-			// The leakage is computed at the refined frequencies fr, fc with the amplitudes
-			// solved at the previous estimates, each still referenced to sample 0 (as this test
-			// has always done): in centred terms, each amplitude turns by its frequency change
-			// times the window centre's distance from sample 0.
-			mid := float64(ws) + (winLen-1)/2.0
-			sr, cr := math.Sincos((fr - wr - er) * mid)
-			sc, cc := math.Sincos((fc - wc - ec) * mid)
-			atr, atc, moved = ar*complex(cr, sr), ac*complex(cc, sc), true
-		}
-		wk := toneHz[k] * radPerHz
-		res := d.centre(k, x(k), pw) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
-		if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
-			return
+	if d.winPeak[2]*relPeak > pr || d.winPeak[3]*relPeak > pc { // else every raw bin passes (see peaks)
+		for k := 0; k < 8; k++ {
+			if k == r || k == c {
+				continue
+			}
+			own := pr
+			if k >= 4 {
+				own = pc
+			}
+			if p[k]*relPeak <= own {
+				continue
+			}
+			if !moved {
+				// The leakage is computed at the refined frequencies fr, fc with the amplitudes
+				// solved at the previous estimates, each still referenced to sample 0 (as this test
+				// has always done): in centred terms, each amplitude turns by its frequency change
+				// times the window centre's distance from sample 0.
+				mid := float64(ws) + (winLen-1)/2.0
+				sr, cr := math.Sincos((fr - wr - er) * mid)
+				sc, cc := math.Sincos((fc - wc - ec) * mid)
+				atr, atc, moved = ar*complex(cr, sr), ac*complex(cc, sc), true
+			}
+			wk := toneHz[k] * radPerHz
+			res := d.centre(k, x(k), pw) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
+			if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
+				return
+			}
 		}
 	}
 	*h = hit{ok: true, idx: idx, rho: rhoB, rhoAll: rho, pr: pr, pc: pc, dr: dr, dc: dc}
@@ -550,10 +680,7 @@ func (d *Detector) analyse(h *hit) {
 	// Second harmonics and the difference tone: DTMF has neither, while a voice whose
 	// harmonics k·f0 and m·f0 mimic a pair also has (m−k)·f0 and, often, 2k·f0 and 2m·f0.
 	h.probed = true
-	q := d.probes([3]float64{2 * (toneHz[r] + dr), 2 * (toneHz[c] + dc), toneHz[c] + dc - toneHz[r] - dr})
-	h.h2r = q[0] / pr
-	h.h2c = q[1] / pc
-	h.hd = q[2] / min(pr, pc)
+	h.probe = [3]float64{2 * (toneHz[r] + dr), 2 * (toneHz[c] + dc), toneHz[c] + dc - toneHz[r] - dr}
 }
 
 func sq(x float64) float64 { return x * x }
@@ -576,6 +703,12 @@ type steadyRef struct {
 	n      int   // windows since the full analysis
 	dr, dc float64
 	m      [4]float64    // D(εr), D(Δ+εc), D(−Δ+εr), D(εc) at dr, dc (see analyse)
+	inv    [4]float64    // m3, m1, m0, m2 over the determinant: the solve of analyse
+	r, c   int           // the pair's row and column (4…7)
+	gr, gc float64       // the band filter's power gain at their frequencies (bandGain2)
+	pk     [6]float64    // the coefficients of steadyPowers
+	dm     uint32        // the row's tone minus the column's, in whole hertz mod 8000
+	hv     complex128    // e^{j(wr−wc)(N−1)/2}
 	leak   [8][2]float64 // the pair's leakage into each other bin, computed when first needed
 }
 
@@ -601,11 +734,7 @@ func (d *Detector) steadyWindow(h *hit, idx, r, c int, ws int64, e float64) bool
 		return false
 	}
 	pw := phasePos(ws)
-	xr := d.centre(r, complex(d.winRe[r], d.winIm[r]), pw)
-	xc := d.centre(c, complex(d.winRe[c], d.winIm[c]), pw)
-	ar, ac := solveReal(xr, xc, f.m[0], f.m[1], f.m[2], f.m[3])
-	pr := sq(real(ar)*winLen) + sq(imag(ar)*winLen)
-	pc := sq(real(ac)*winLen) + sq(imag(ac)*winLen)
+	pr, pc := d.steadyPowers(r, c, pw)
 	if !d.wideMargin(pr, pc) {
 		return false // near a limit: the full analysis decides
 	}
@@ -615,13 +744,146 @@ func (d *Detector) steadyWindow(h *hit, idx, r, c int, ws int64, e float64) bool
 	if rho < minRatioAll {
 		return true
 	}
-	eb := max(d.bandEnergy(), 1e-9)
+	var eb float64
+	if d.bandSub == d.nsub-1 {
+		// the band filter ran up to the window before: one more sub-block (bandEnergy's common case)
+		slot := (d.nsub - 1) & (ringSize - 1)
+		d.ringEB[slot] = bandBlock((*[subLen]float64)(d.hist[slot*subLen:]), &d.band)
+		d.bandSub = d.nsub
+		eb = d.bandSum()
+	} else {
+		eb = d.bandEnergy()
+	}
+	d.chain = d.nsub + 1
+	if eb < 1e-9 {
+		eb = 1e-9
+	}
 	rhoB := (pr*d.bandGain2[r] + pc*d.bandGain2[c]) * twoOverN / eb
 	if rhoB < minRatioBand {
 		return true
 	}
 	// Relative peak, as in the full analysis: every other tone relPeak weaker than its group's,
-	// in the raw bins or else once the pair's leakage is removed.
+	// in the raw bins or else once the pair's leakage is removed. The raw bins pass when the
+	// strongest of the others does (see peaks), as they nearly always do in a key press.
+	if (d.winPeak[2]*relPeak > pr || d.winPeak[3]*relPeak > pc) && !d.steadyRelPeak(r, c, pw, pr, pc) {
+		return true
+	}
+	h.ok, h.idx, h.rho, h.rhoAll, h.pr, h.pc, h.dr, h.dc, h.steady = true, idx, rhoB, rho, pr, pc, f.dr, f.dc, true
+	return true
+}
+
+// steadyNext analyses the window that ends with the sub-block just completed, whose energy is e,
+// in the common case inside a key press, which endSub recognises by d.chain: the window before
+// passed steadyWindow as far as the band energy, for the digit on or for the candidate, so this
+// window's bins and band energy follow on from that window's. It computes what windowBins,
+// analyse, steadyWindow and decide would, with the same operations in the same order, without
+// their general checks (TestSteadyNext compares the detections to the bit). It reports false,
+// having changed nothing, when the window is not such a case after all; once it has computed the
+// bins, a window that does not pass steadyWindow goes on through analyseBins and decide.
+func (d *Detector) steadyNext(e float64) bool {
+	f := &d.ref
+	last := d.nsub - 1
+	// d.chain == d.nsub: the reference was last used for the window before (f.last == last-1,
+	// not fullOnly), whose bins and band energy were computed, and this sub-block's phasor follows
+	// on from that window's last sub-block (rotOf == last; subBins).
+	if !f.valid || f.n >= steadyRun || d.winXN >= 255 || last&255 == 0 {
+		return false
+	}
+	on := d.cur.active && d.cur.idx == f.idx && d.cur.misses == 0 && !d.cand.active
+	if !on && (d.cur.active || !d.cand.active || d.cand.idx != f.idx) {
+		return false
+	}
+	// windowBins: the sub-block's DFT, its phasor carried on from the sub-block before (subBins),
+	// and the window's moved on by one sub-block
+	slot, old := last&(ringSize-1), (last-winSubs)&(ringSize-1)
+	x := (*[subLen]float64)(d.hist[slot*subLen:])
+	foldStep(x, &d.bins, int(slot), int(old))
+	d.rotOf, d.binOf[slot] = last+1, last
+	d.winXN++
+	d.winXOf = last
+	ws := (last - winSubs + 1) * subLen
+	// analyse's cheap tests, which must find the reference's pair
+	r, c := f.r, f.c
+	maxR, maxC := d.winPeak[0], d.winPeak[1]
+	if maxR < d.pMin*0.5 || maxC < d.pMin*0.5 || 2*(maxR+maxC) < 0.3*winLen*e*minRatioAll ||
+		d.winArg[2] > 1 || d.winArg[3] > 1 || d.winArg[0] != r || 4+d.winArg[1] != c {
+		var h hit
+		d.analyseBins(&h, last, ws, e)
+		d.decide(&h)
+		return true
+	}
+	// steadyWindow
+	pw := phasePos(ws)
+	pr, pc := d.steadyPowers(r, c, pw)
+	if !d.wideMargin(pr, pc) {
+		var h hit
+		d.analyseBins(&h, last, ws, e)
+		d.decide(&h)
+		return true
+	}
+	f.last = last
+	f.n++
+	rho := (pr + pc) * twoOverN / e
+	if rho < minRatioAll {
+		d.decide(&hit{})
+		return true
+	}
+	d.ringEB[slot] = bandBlock(x, &d.band)
+	d.bandSub = d.nsub
+	d.chain = d.nsub + 1
+	eb := d.bandSum()
+	if eb < 1e-9 {
+		eb = 1e-9
+	}
+	rhoB := (pr*f.gr + pc*f.gc) * twoOverN / eb
+	if rhoB < minRatioBand ||
+		(d.winPeak[2]*relPeak > pr || d.winPeak[3]*relPeak > pc) && !d.steadyRelPeak(r, c, pw, pr, pc) {
+		d.decide(&hit{})
+		return true
+	}
+	if !on {
+		// decide for the candidate: step (renewRef keeps the reference for such a window)
+		h := hit{ok: true, idx: f.idx, rho: rhoB, rhoAll: rho, pr: pr, pc: pc, dr: f.dr, dc: f.dc, steady: true}
+		d.step(&h)
+		return true
+	}
+	// decide, for the digit on
+	d.stats.windows++
+	d.stats.passed++
+	d.cur.addSteady(rhoB, pr, pc, ws)
+	return true
+}
+
+// steadyPowers returns the powers |X|² of the reference pair's tones, row r and column c, in the
+// window whose first sample has phasePos pw, with each tone's leakage into the other's bin solved
+// away at the reference's frequencies. With xr, xc the two bins centred on the window (see centre)
+// and ar = s0·xr − s1·xc, ac = s2·xc − s3·xr the solved amplitudes (s the reference's inverse
+// kernels, which are real), N²|ar|² and N²|ac|² follow from the bins' powers |xr|² = p[r] and
+// |xc|² = p[c] (centring only turns a bin) and from Re(xr·conj(xc)); centring turns xr·conj(xc) by
+// e^{j(wr−wc)(pw+(N−1)/2)}, one look-up in the tables of turn for the tones' difference, where
+// centring the two bins takes two and four complex products.
+func (d *Detector) steadyPowers(r, c int, pw uint32) (pr, pc float64) {
+	f := &d.ref
+	m := f.dm * pw % rate8
+	t := turnHi[m>>6] * turnLo[m&63] // e^{−j(wr−wc)·pw}
+	v := complex(real(t), -imag(t)) * f.hv
+	z := complex(d.winRe[r], d.winIm[r]) * complex(d.winRe[c], -d.winIm[c])
+	x := real(z)*real(v) - imag(z)*imag(v) // Re(xr·conj(xc))
+	k := &f.pk
+	pR, pC := d.winP[r], d.winP[c]
+	return k[0]*pR + k[1]*pC - k[2]*x, k[3]*pC + k[4]*pR - k[5]*x
+}
+
+// steadyRelPeak is the relative peak test of steadyWindow once the raw bins did not pass it at
+// once: every other tone of each group relPeak weaker than its group's once the pair's leakage
+// (amplitudes ar, ac at the reference's frequencies) is removed. pw is phasePos of the window's
+// first sample.
+func (d *Detector) steadyRelPeak(r, c int, pw uint32, pr, pc float64) bool {
+	f := &d.ref
+	xr := d.centre(r, complex(d.winRe[r], d.winIm[r]), pw)
+	xc := d.centre(c, complex(d.winRe[c], d.winIm[c]), pw)
+	ar := scale(xr, f.inv[0]) - scale(xc, f.inv[1]) // analyse's solve with the reference's kernels
+	ac := scale(xc, f.inv[2]) - scale(xr, f.inv[3])
 	p := &d.winP
 	for k := 0; k < 8; k++ {
 		if k == r || k == c {
@@ -640,10 +902,9 @@ func (d *Detector) steadyWindow(h *hit, idx, r, c int, ws int64, e float64) bool
 		}
 		res := d.centre(k, complex(d.winRe[k], d.winIm[k]), pw) - scale(ar, f.leak[k][0]) - scale(ac, f.leak[k][1])
 		if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
-			return true
+			return false
 		}
 	}
-	h.ok, h.idx, h.rho, h.rhoAll, h.pr, h.pc, h.dr, h.dc, h.steady = true, idx, rhoB, rho, pr, pc, f.dr, f.dc, true
 	return true
 }
 
@@ -664,8 +925,18 @@ func (d *Detector) renewRef(h *hit, run *run) {
 			dr, dc = run.sumDr/float64(run.nD), run.sumDc/float64(run.nD)
 		}
 		r, c := h.idx/4, 4+h.idx%4
-		*f = steadyRef{valid: true, idx: h.idx, last: d.nsub - 1, dr: dr, dc: dc}
+		*f = steadyRef{valid: true, idx: h.idx, last: d.nsub - 1, dr: dr, dc: dc, r: r, c: c, gr: d.bandGain2[r], gc: d.bandGain2[c]}
 		f.m = pairKernelsAt(r, c, dr*radPerHz, dc*radPerHz)
+		if det := f.m[0]*f.m[3] - f.m[1]*f.m[2]; det != 0 {
+			inv := 1 / det
+			f.inv = [4]float64{f.m[3] * inv, f.m[1] * inv, f.m[0] * inv, f.m[2] * inv}
+			const n2 = winLen * winLen // the coefficients of steadyPowers
+			s0, s1, s2, s3 := f.inv[0], f.inv[1], f.inv[2], f.inv[3]
+			f.pk = [6]float64{n2 * s0 * s0, n2 * s1 * s1, 2 * n2 * s0 * s1, n2 * s2 * s2, n2 * s3 * s3, 2 * n2 * s2 * s3}
+		}
+		f.dm = (rate8 + toneInt[r] - toneInt[c]) % rate8
+		dw := (toneHz[r] - toneHz[c]) * radPerHz * (winLen - 1) / 2
+		f.hv = complex(math.Cos(dw), math.Sin(dw))
 	case f.valid && f.idx == h.idx && f.last == d.nsub-1:
 		// a window steadyWindow passed
 	default:
@@ -692,24 +963,34 @@ func (d *Detector) bandEnergy() float64 {
 		d.band = [4]float64{}
 		d.bandSub = first - bandWarmSubs
 	}
-	for j := d.bandSub; j < d.nsub; j++ {
+	j := d.bandSub
+	for ; j < first; j++ {
+		// before the window: no window will use these sub-blocks' energies
+		bandState((*[subLen]float64)(d.hist[(j&(ringSize-1))*subLen:]), &d.band)
+	}
+	for ; j < d.nsub; j++ {
 		slot := j & (ringSize - 1)
 		d.ringEB[slot] = bandBlock((*[subLen]float64)(d.hist[slot*subLen:]), &d.band)
 	}
 	d.bandSub = d.nsub
-	var eb float64
-	for j := first; j < d.nsub; j++ {
-		eb += d.ringEB[j&(ringSize-1)]
-	}
-	return eb
+	return d.bandSum()
 }
 
-// probes returns |X|² at each of hz over the current window (the last winSubs sub-blocks): three
-// Goertzel resonators run side by side, so that their chains overlap.
-func (d *Detector) probes(hz [3]float64) (p [3]float64) {
+// bandSum adds up the band energies of the window's sub-blocks, oldest first.
+func (d *Detector) bandSum() float64 {
+	j := d.nsub - winSubs
+	b := &d.ringEB
+	const m = ringSize - 1
+	return b[j&m] + b[(j+1)&m] + b[(j+2)&m] + b[(j+3)&m] + b[(j+4)&m] + b[(j+5)&m]
+}
+
+// probes returns |X|² at each of hz over the window ending with sub-block last (whose samples
+// must still be in hist): three Goertzel resonators run side by side, so that their chains
+// overlap.
+func (d *Detector) probes(last int64, hz [3]float64) (p [3]float64) {
 	c0, c1, c2 := 2*math.Cos(2*math.Pi*hz[0]/rate8), 2*math.Cos(2*math.Pi*hz[1]/rate8), 2*math.Cos(2*math.Pi*hz[2]/rate8)
 	var a1, a2, b1, b2, e1, e2 float64
-	for j := d.nsub - winSubs; j < d.nsub; j++ {
+	for j := last - winSubs + 1; j <= last; j++ {
 		for _, u := range (*[subLen]float64)(d.hist[(j&(ringSize-1))*subLen:]) {
 			a0 := u + c0*a1 - a2
 			b0 := u + c1*b1 - b2
@@ -735,15 +1016,102 @@ const (
 const rawSlack = 12.0
 
 // offset measures tone k's frequency error in Hz from the phase advance of its bin over lagLen
-// samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack.
-func (d *Detector) offset(k int, xk, xp complex128, slack float64) (float64, bool) {
-	hz := phase(xk, xp) * hzPerLagRad
-	return hz, math.Abs(hz) <= d.tolHz[k]+slack
+// samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack. It also
+// returns e^{j·advance} (see phaseUnit).
+func (d *Detector) offset(k int, xk, xp complex128, slack float64) (float64, complex128, bool) {
+	ph, u := phaseUnit(xk, xp)
+	hz := ph * hzPerLagRad
+	return hz, u, math.Abs(hz) <= d.tolHz[k]+slack
 }
 
 // phase is the angle of a·conj(b).
 func phase(a, b complex128) float64 {
-	return math.Atan2(imag(a)*real(b)-real(a)*imag(b), real(a)*real(b)+imag(a)*imag(b))
+	return atan2(imag(a)*real(b)-real(a)*imag(b), real(a)*real(b)+imag(a)*imag(b))
+}
+
+// atan2 is math.Atan2, with the same operations (the Cephes method of math.Atan) written out in
+// one function for the common case of two finite, non-zero arguments, so that the full analysis
+// does not pay for the special cases and three nested calls six times per window; the other
+// cases go to math.Atan2.
+func atan2(y, x float64) float64 {
+	const big = 1e300 // beyond it (and for NaN) math.Atan2 decides
+	if y == 0 || x == 0 || !(math.Abs(y) < big && math.Abs(x) < big) {
+		return math.Atan2(y, x)
+	}
+	q := atan(y / x)
+	if x < 0 {
+		if q <= 0 {
+			return q + math.Pi
+		}
+		return q - math.Pi
+	}
+	return q
+}
+
+// atan is math.Atan for a non-zero argument (math's atan and satan).
+func atan(x float64) float64 {
+	const (
+		morebits = 6.123233995736765886130e-17 // π/2 = PIO2 + morebits
+		tan3pio8 = 2.41421356237309504880      // tan(3π/8)
+	)
+	neg := x < 0
+	if neg {
+		x = -x
+	}
+	var z float64
+	switch {
+	case x <= 0.66:
+		z = xatan(x)
+	case x > tan3pio8:
+		z = math.Pi/2 - xatan(1/x) + morebits
+	default:
+		z = math.Pi/4 + xatan((x-1)/(x+1)) + 0.5*morebits
+	}
+	if neg {
+		return -z
+	}
+	return z
+}
+
+// xatan is math's xatan: atan(x) for 0 ≤ x ≤ 0.66.
+func xatan(x float64) float64 {
+	const (
+		p0 = -8.750608600031904122785e-01
+		p1 = -1.615753718733365076637e+01
+		p2 = -7.500855792314704667340e+01
+		p3 = -1.228866684490136173410e+02
+		p4 = -6.485021904942025371773e+01
+		q0 = +2.485846490142306297962e+01
+		q1 = +1.650270098316988542046e+02
+		q2 = +4.328810604912902668951e+02
+		q3 = +4.853903996359136964868e+02
+		q4 = +1.945506571482613964425e+02
+	)
+	z := x * x
+	z = z * ((((p0*z+p1)*z+p2)*z+p3)*z + p4) / (((((z+q0)*z+q1)*z+q2)*z+q3)*z + q4)
+	return x*z + x
+}
+
+// phaseUnit is phase, and e^{j·phase} as a·conj(b) normalised, without trigonometry; the phasor is
+// 0 (unknown) when a·conj(b) is too small or too large to normalise, and the caller then takes
+// the sine and cosine of the angle instead.
+func phaseUnit(a, b complex128) (float64, complex128) {
+	y := imag(a)*real(b) - real(a)*imag(b)
+	x := real(a)*real(b) + imag(a)*imag(b)
+	var u complex128
+	if r2 := x*x + y*y; r2 > 1e-200 && r2 < 1e200 {
+		inv := 1 / math.Sqrt(r2)
+		u = complex(x*inv, y*inv)
+	}
+	return atan2(y, x), u
+}
+
+// mulUnit multiplies two unit phasors, either of which may be unknown (0, see phaseUnit).
+func mulUnit(u, v complex128) complex128 {
+	if u == 0 || v == 0 {
+		return 0
+	}
+	return u * v
 }
 
 // pairKernels holds, for each row r and column c, sin and cos of N·Δ/2 and of Δ/2, with
@@ -810,19 +1178,6 @@ func dirichlet(delta float64) float64 {
 	return ratio(math.Sin(winLen*delta/2), math.Sin(delta/2))
 }
 
-// solveReal solves xr = ar·m0 + ac·m1, xc = ar·m2 + ac·m3 for a real matrix: the two tones'
-// amplitudes from their two bins, each bin holding its own tone plus the other's leakage.
-// Removing the leakage matters when the tones are close (941 and 1209 Hz are 3.4 bins apart,
-// where the rectangular window's side lobe is −21 dB) and one is much weaker (twist).
-func solveReal(xr, xc complex128, m0, m1, m2, m3 float64) (ar, ac complex128) {
-	det := m0*m3 - m1*m2
-	if det == 0 {
-		return 0, 0
-	}
-	inv := 1 / det
-	return scale(xr, m3*inv) - scale(xc, m1*inv), scale(xc, m0*inv) - scale(xr, m2*inv)
-}
-
 // detectorStats count analysis outcomes, for tests (talk-off margin).
 type detectorStats struct {
 	windows, passed, candidates, confirmed uint64
@@ -835,6 +1190,25 @@ type detectorStats struct {
 // tone of the same digit resuming after a longer gap, or a different digit being confirmed,
 // ends it (and ProcessEvents reports it).
 func (d *Detector) decide(h *hit) {
+	if !h.ok && !d.cur.active {
+		// Nearly every window of silence and speech: nothing to extend, end or keep.
+		d.stats.windows++
+		if d.cand.active {
+			d.cand = run{}
+		}
+		d.ref.valid = false
+		return
+	}
+	if h.steady && d.cur.active && d.cur.idx == h.idx && d.cur.misses == 0 {
+		// The key press goes on: step and renewRef reduced to what they do for such a window.
+		d.stats.windows++
+		d.stats.passed++
+		d.cur.addSteady(h.rho, h.pr, h.pc, (d.nsub-winSubs)*subLen)
+		if d.cand.active {
+			d.cand = run{}
+		}
+		return
+	}
 	d.renewRef(h, d.step(h))
 }
 
@@ -851,14 +1225,16 @@ func (d *Detector) step(h *hit) *run {
 			restart := false
 			if d.cur.misses > 0 {
 				c := min(1, h.rho/d.cur.rhoMax)
-				if ws+winLen-int64(math.Round(c*winLen))-d.cur.lastEnd >= d.maxGap {
+				if ws+winLen-roundNonNeg(c*winLen)-d.cur.lastEnd >= d.maxGap {
 					restart = true
 				}
 			}
 			if !restart {
 				d.cur.misses = 0
 				d.cur.add(h, ws)
-				d.cand = run{}
+				if d.cand.active {
+					d.cand = run{}
+				}
 				return &d.cur
 			}
 			d.endCur()
@@ -870,17 +1246,30 @@ func (d *Detector) step(h *hit) *run {
 		}
 	}
 	if !h.ok {
-		d.cand = run{} // a candidate must pass every window: bridging is for confirmed digits
+		if d.cand.active {
+			d.cand = run{} // a candidate must pass every window: bridging is for confirmed digits
+		}
 		return nil
 	}
 	if !d.cand.active || d.cand.idx != h.idx {
 		d.cand = run{active: true, idx: h.idx, firstWS: ws, firstRho: h.rho, lastEnd: we}
 		d.stats.candidates++
 	}
-	d.cand.add(h, ws)
+	if d.cand.add(h, ws) && h.probed {
+		d.queueProbe(h)
+		if d.eagerProbes {
+			d.measureProbes(true)
+		}
+	}
+	if d.cand.pendN > 0 {
+		d.measureProbes(false)
+	}
 	start := d.cand.start()
 	if d.cand.lastEnd-start < d.minDur || d.cand.windows < 3 {
 		return &d.cand
+	}
+	if d.cand.pendN > 0 && d.cand.rhoAllMax < cleanRatio {
+		d.measureProbes(true) // steady needs them
 	}
 	if !d.cand.steady() {
 		if !d.cand.blocked {

@@ -3,6 +3,7 @@ package dtmf
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -210,5 +211,52 @@ func TestDetectorHostileInput(t *testing.T) {
 		if got := d.Flush(d.ProcessEvents(nil, pcm)); len(got) != 0 {
 			t.Errorf("%s: %v", name, got)
 		}
+	}
+}
+
+// atan2 is math.Atan2 to the bit.
+func TestAtan2(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for i := 0; i < 1000000; i++ {
+		y := (rng.Float64()*2 - 1) * math.Pow(10, rng.Float64()*30-10)
+		x := (rng.Float64()*2 - 1) * math.Pow(10, rng.Float64()*30-10)
+		if i%7 == 0 {
+			x = y * (rng.Float64()*6 - 3) // angles near the range boundaries of atan
+		}
+		if a, b := atan2(y, x), math.Atan2(y, x); math.Float64bits(a) != math.Float64bits(b) {
+			t.Fatalf("atan2(%v, %v) = %v, want %v", y, x, a, b)
+		}
+	}
+	negZero := math.Copysign(0, -1)
+	for _, c := range [][2]float64{{0, 0}, {0, -1}, {negZero, -1}, {negZero, negZero}, {1, 0}, {-1, negZero},
+		{math.Inf(1), 1}, {1, math.Inf(-1)}, {math.NaN(), 1}, {1e301, 1}, {1, 1e-301}} {
+		if a, b := atan2(c[0], c[1]), math.Atan2(c[0], c[1]); math.Float64bits(a) != math.Float64bits(b) {
+			t.Fatalf("atan2(%v, %v) = %v, want %v", c[0], c[1], a, b)
+		}
+	}
+}
+
+// roundNonNeg is math.Round for arguments from 0 to 2⁵², halves included.
+func TestRoundNonNeg(t *testing.T) {
+	check := func(x float64) {
+		if a, b := roundNonNeg(x), int64(math.Round(x)); a != b {
+			t.Fatalf("roundNonNeg(%v) = %d, want %d", x, a, b)
+		}
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := 0; i < 1000000; i++ {
+		check(rng.Float64() * 300)
+	}
+	for k := 0; k < 300; k++ {
+		for _, dir := range []float64{0, 1e9} {
+			x := float64(k) + 0.5
+			for j := 0; j < 20; j++ {
+				check(x)
+				x = math.Nextafter(x, dir)
+			}
+		}
+	}
+	for _, x := range []float64{0, 0.49999999999999994, 0.5, 1 << 51, 1<<52 - 1, 4503599627370495.5} {
+		check(x)
 	}
 }

@@ -79,6 +79,21 @@ func bandBlockGo(x *[subLen]float64, s *[4]float64) float64 {
 	return eb
 }
 
+// bandStateGo is bandBlockGo without the energy: it only moves the state s on by sub-block x.
+func bandStateGo(x *[subLen]float64, s *[4]float64) {
+	q0, q1 := &bandPass.s[0], &bandPass.s[1]
+	q0b0, q0b1, q0b2, q0a1, q0a2 := q0.b0, q0.b1, q0.b2, q0.a1, q0.a2
+	q1b0, q1b1, q1b2, q1a1, q1a2 := q1.b0, q1.b1, q1.b2, q1.a1, q1.a2
+	q0z1, q0z2, q1z1, q1z2 := s[0], s[1], s[2], s[3]
+	for _, u := range x {
+		f := q0b0*u + q0z1
+		q0z1, q0z2 = q0b1*u-q0a1*f+q0z2, q0b2*u-q0a2*f
+		g := q1b0*f + q1z1
+		q1z1, q1z2 = q1b1*f-q1a1*g+q1z2, q1b2*f-q1a2*g
+	}
+	*s = [4]float64{q0z1, q0z2, q1z1, q1z2}
+}
+
 // bandTable is bandPass over a whole sub-block as one linear map, for the vector kernel: the
 // outputs g = T·x + C·s and the next state A·s + B·x, from the sub-block's samples x and the
 // state s. Column m of T holds the response to a unit sample at m (zero above the diagonal, and

@@ -24,20 +24,56 @@ func (d *Detector) feed(pcm []int16) {
 		return
 	}
 	for len(pcm) > 0 {
-		slot := d.nsub & (ringSize - 1)
-		h := (*[subLen]float64)(d.hist[int(slot)*subLen:])
 		if d.m == 0 && len(pcm) >= subLen {
-			// a whole sub-block: straight from the input
-			d.endSub(dcBlock16((*[subLen]int16)(pcm), h, &d.dc))
-			pcm = pcm[subLen:]
+			pcm = d.feedWhole(nil, pcm)
 			continue
 		}
 		n := copy(d.stage[d.m:], pcm)
 		pcm = pcm[n:]
 		d.m += n
 		if d.m == subLen {
-			d.endSub(dcBlock16(&d.stage, h, &d.dc))
+			pcm = d.feedWhole(&d.stage, pcm)
 		}
+	}
+}
+
+// histAhead is how many sub-blocks feedWhole writes to hist before it analyses the first of them.
+const histAhead = 7
+
+// feedWhole closes the sub-block first, unless it is nil, and as many whole sub-blocks straight
+// from the 8 kHz input as make up histAhead in all, and returns the rest. The DC blocker runs over
+// all of them (one call of the vector kernel) before the first of their windows is analysed, so
+// that the analyses, whose first test needs the window's energy, do not wait on the blocker's
+// chain of dependent steps.
+func (d *Detector) feedWhole(first *[subLen]int16, pcm []int16) []int16 {
+	k := 0
+	if first != nil {
+		k = 1
+	}
+	n := min(len(pcm)/subLen, histAhead-k)
+	if n > 0 {
+		_ = pcm[n*subLen-1] // dcBlock16N reads n whole sub-blocks
+	}
+	var es [histAhead]float64
+	dcBlock16N(first, pcm, n, &d.hist, int(d.nsub&(ringSize-1)), &es, &d.dc)
+	for _, e := range es[:k+n] {
+		d.endSub(e)
+	}
+	return pcm[n*subLen:]
+}
+
+// dcBlock16NGo is dcBlock16N in Go: dcBlock over the sub-block first, unless it is nil, then over
+// n consecutive sub-blocks of x, the i-th of all written to hist slot (slot+i) mod ringSize and
+// its energy to e[i].
+func dcBlock16NGo(first *[subLen]int16, x []int16, n int, hist *[ringSize * subLen]float64, slot int, e *[histAhead]float64, st *[2]float64) {
+	k := 0
+	if first != nil {
+		e[0] = dcBlock(first, (*[subLen]float64)(hist[(slot&(ringSize-1))*subLen:]), st)
+		k = 1
+	}
+	for i := range n {
+		s := (slot + k + i) & (ringSize - 1)
+		e[k+i] = dcBlock((*[subLen]int16)(x[i*subLen:]), (*[subLen]float64)(hist[s*subLen:]), st)
 	}
 }
 
@@ -63,6 +99,30 @@ func (d *Detector) endSub(e float64) {
 	d.m = 0
 	d.nsub++
 	if d.nsub >= winSubs+lagSubs {
+		e := d.winE // windowEnergy's max(winE, 1e-9) (never NaN)
+		if e < 1e-9 {
+			e = 1e-9
+		}
+		if 2*winLen*e < d.pMin*0.5 {
+			// Silence: analyse would reject the window at once (see the silence gate there), so
+			// this is decide for a window that failed before steadyWindow.
+			d.stats.windows++
+			if d.cur.active {
+				d.cur.misses++
+				if (d.nsub-winSubs)*subLen+winLen-d.cur.lastEnd >= d.maxGap+winLen {
+					d.endCur()
+				}
+			}
+			if d.cand.active {
+				d.cand = run{}
+			}
+			d.ref.valid = false
+			return
+		}
+		if d.chain == d.nsub && !d.noNext && d.steadyNext(e) {
+			return
+		}
+		d.chain = -1
 		var h hit
 		d.analyse(&h)
 		d.decide(&h)
@@ -136,6 +196,21 @@ func (d *Detector) windowEnergy(first int64) float64 {
 // windowBins makes d.winRe, d.winIm the DFT at the eight tones of the window ending with
 // sub-block last, computing the sub-block DFTs it lacks, and d.winP its power |X|².
 func (d *Detector) windowBins(last int64) {
+	if d.winXOf == last-1 && d.winXN < 255 {
+		// The window before had its bins: only the sub-block just completed lacks them.
+		cur, old := last&(ringSize-1), (last-winSubs)&(ringSize-1)
+		if d.rotOf == last && last&255 != 0 && d.binOf[cur] != last {
+			// subBins with the phasor carried on, and windowStep, in one
+			foldStep((*[subLen]float64)(d.hist[cur*subLen:]), &d.bins, int(cur), int(old))
+			d.rotOf, d.binOf[cur] = last+1, last
+		} else {
+			d.subBins(last)
+			windowStep(&d.winRe, &d.winIm, &d.winP, &d.ringRe[cur], &d.ringIm[cur], &d.ringRe[old], &d.ringIm[old], &d.winPeak, &d.winArg)
+		}
+		d.winXN++
+		d.winXOf = last
+		return
+	}
 	for j := last - winSubs + 1; j <= last; j++ {
 		if d.binOf[j&(ringSize-1)] != j {
 			d.subBins(j)
@@ -164,10 +239,17 @@ func (d *Detector) windowBins(last int64) {
 	d.winXOf = last
 }
 
+// foldStepGo is foldStep in Go: foldDFT of x into b's sub-block slot with b's phasors, then
+// windowStep with that sub-block entering b's window and sub-block old leaving it.
+func foldStepGo(x *[subLen]float64, b *bins, slot, old int) {
+	foldDFTGo(x, &b.ringRe[slot], &b.ringIm[slot], &b.rotRe, &b.rotIm)
+	windowStepGo(&b.winRe, &b.winIm, &b.winP, &b.ringRe[slot], &b.ringIm[slot], &b.ringRe[old], &b.ringIm[old], &b.winPeak, &b.winArg)
+}
+
 // windowStepGo moves a window's DFT (re, im) on by one sub-block, adding the DFT of the one
 // entering and removing that of the one leaving, sets p to its power, and sets peak and arg as
 // peaks does.
-func windowStepGo(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]float64, arg *[4]int) {
+func windowStepGo(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[4]float64, arg *[4]int) {
 	for k := range re {
 		re[k] += inRe[k] - outRe[k]
 		im[k] += inIm[k] - outIm[k]
@@ -176,10 +258,12 @@ func windowStepGo(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]floa
 	*peak, *arg = peaks(p)
 }
 
-// peaks returns, for the rows p[0:4] and the columns p[4:8], the largest power and (in arg) the
-// position of the first tone at that power in its group, then the number of tones of the group
-// within relPeakRaw of it (the tone itself included).
-func peaks(p *[8]float64) (peak [2]float64, arg [4]int) {
+// peaks returns, for the rows p[0:4] and the columns p[4:8], the largest power (peak[0:2]) and
+// the position of the first tone at that power in its group (arg[0:2]), then the largest power
+// below it in the group (peak[2:4]; 0 if none, and below the second of two equal tones, which
+// the number of tones within relPeakRaw rejects first) and the number of tones of the group
+// within relPeakRaw of the largest, itself included (arg[2:4]).
+func peaks(p *[8]float64) (peak [4]float64, arg [4]int) {
 	for g := range 2 {
 		q := p[4*g : 4*g+4]
 		m := max(q[0], q[1], q[2], q[3])
@@ -189,6 +273,9 @@ func peaks(p *[8]float64) (peak [2]float64, arg [4]int) {
 		for _, v := range q {
 			if v*relPeakRaw > m {
 				arg[2+g]++
+			}
+			if v < m && v > peak[2+g] {
+				peak[2+g] = v
 			}
 		}
 	}

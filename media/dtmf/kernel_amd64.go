@@ -1,19 +1,26 @@
 package dtmf
 
 // The detector's vector kernels, in assembly for x86-64 processors with AVX2 and FMA (Intel
-// since 2013, AMD since 2015), chosen once at start-up; elsewhere the Go versions run.
+// since 2013, AMD since 2015); elsewhere the Go versions run. Each kernel tests useAVX2 itself
+// and jumps to its Go version without it, so that the calls from Go go straight to the kernels.
 
 //go:noescape
-func foldDFTAVX2(x *[subLen]float64, re, im, tr, ti *[8]float64, t *foldTable)
+func foldDFT(x *[subLen]float64, re, im, tr, ti *[8]float64)
 
 //go:noescape
-func dcBlockAVX2(x *[subLen]int16, y *[subLen]float64, st *[2]float64, t *dcTable) float64
+func foldStep(x *[subLen]float64, b *bins, slot, old int)
 
 //go:noescape
-func bandBlockAVX2(x *[subLen]float64, s *[4]float64, t *bandTable) float64
+func windowStep(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[4]float64, arg *[4]int)
 
 //go:noescape
-func windowStepAVX2(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]float64, arg *[4]int)
+func bandBlock(x *[subLen]float64, s *[4]float64) float64
+
+//go:noescape
+func bandState(x *[subLen]float64, s *[4]float64)
+
+//go:noescape
+func dcBlock16N(first *[subLen]int16, x []int16, n int, hist *[ringSize * subLen]float64, slot int, e *[histAhead]float64, st *[2]float64)
 
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
@@ -33,33 +40,3 @@ var useAVX2 = func() bool {
 	_, ebx7, _, _ := cpuid(7, 0)
 	return ebx7&(1<<5) != 0
 }()
-
-func foldDFT(x *[subLen]float64, re, im, tr, ti *[8]float64) {
-	if useAVX2 {
-		foldDFTAVX2(x, re, im, tr, ti, &foldTab)
-		return
-	}
-	foldDFTGo(x, re, im, tr, ti)
-}
-
-func windowStep(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]float64, arg *[4]int) {
-	if useAVX2 {
-		windowStepAVX2(re, im, p, inRe, inIm, outRe, outIm, peak, arg)
-		return
-	}
-	windowStepGo(re, im, p, inRe, inIm, outRe, outIm, peak, arg)
-}
-
-func bandBlock(x *[subLen]float64, s *[4]float64) float64 {
-	if useAVX2 {
-		return bandBlockAVX2(x, s, &bandTab)
-	}
-	return bandBlockGo(x, s)
-}
-
-func dcBlock16(x *[subLen]int16, y *[subLen]float64, st *[2]float64) float64 {
-	if useAVX2 {
-		return dcBlockAVX2(x, y, st, &dcTab)
-	}
-	return dcBlock(x, y, st)
-}

@@ -6,12 +6,16 @@ package dtmf
 
 func foldDFT(x *[subLen]float64, re, im, tr, ti *[8]float64) { foldDFTGo(x, re, im, tr, ti) }
 
-func windowStep(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[2]float64, arg *[4]int) {
+func foldStep(x *[subLen]float64, b *bins, slot, old int) { foldStepGo(x, b, slot, old) }
+
+func windowStep(re, im, p, inRe, inIm, outRe, outIm *[8]float64, peak *[4]float64, arg *[4]int) {
 	windowStepGo(re, im, p, inRe, inIm, outRe, outIm, peak, arg)
 }
 
 func bandBlock(x *[subLen]float64, s *[4]float64) float64 { return bandBlockGo(x, s) }
 
-func dcBlock16(x *[subLen]int16, y *[subLen]float64, st *[2]float64) float64 {
-	return dcBlock(x, y, st)
+func bandState(x *[subLen]float64, s *[4]float64) { bandStateGo(x, s) }
+
+func dcBlock16N(first *[subLen]int16, x []int16, n int, hist *[ringSize * subLen]float64, slot int, e *[histAhead]float64, st *[2]float64) {
+	dcBlock16NGo(first, x, n, hist, slot, e, st)
 }

@@ -1,15 +1,22 @@
 package dtmf
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // detectFull is detect without the steady-window shortcut: every window gets the full analysis.
 func detectFull(cfg Config, pcm []int16, seed uint64) []Detection {
+	return detectWith(cfg, pcm, seed, func(d *Detector) { d.fullOnly = true })
+}
+
+// detectWith is detect with the detector set up by set first.
+func detectWith(cfg Config, pcm []int16, seed uint64, set func(*Detector)) []Detection {
 	d := New(cfg)
-	d.fullOnly = true
+	set(d)
 	rng := rand.New(rand.NewPCG(seed, 0xb10c))
 	var out []Detection
 	for len(pcm) > 0 {
@@ -50,5 +57,71 @@ func TestSteadyShortcut(t *testing.T) {
 				t.Errorf("%s/%s %s: %v with the shortcut, %v without", c.group, c.name, p.name, fast, full)
 			}
 		}
+	}
+}
+
+// steadyNext computes what analyse, steadyWindow and decide would for the windows it takes, and
+// the steadiness probes give the same sums whenever they are measured: over every synthetic case
+// of the conformance suite and the talk-down cases, the detections (times, levels and
+// frequencies) are the same to the bit with steadyNext and deferred probes, and without either.
+func TestSteadyNext(t *testing.T) {
+	var cases []*confCase
+	for _, c := range allCases(t) {
+		if c.group != "talk-off" {
+			cases = append(cases, c)
+		}
+	}
+	paths := confPaths
+	if raceEnabled {
+		paths = confPaths[:1]
+	}
+	for _, c := range cases {
+		for _, p := range paths {
+			if len(c.paths) > 0 && !slices.Contains(c.paths, p.name) {
+				continue
+			}
+			sig := c.build(p.rate)
+			if p.codec != linear {
+				sig.pcm = p.codec.apply(sig.pcm)
+			}
+			seed := seedOf(c.group + c.name + p.name)
+			cfg := Config{SampleRate: p.rate}
+			got := detect(cfg, sig.pcm, seed)
+			want := detectWith(cfg, sig.pcm, seed, func(d *Detector) { d.noNext, d.eagerProbes = true, true })
+			if !slices.Equal(got, want) {
+				t.Errorf("%s/%s %s: %v, want %v", c.group, c.name, p.name, got, want)
+			}
+		}
+	}
+}
+
+// steadyPowers gives the powers of the pair solve of steadyWindow (centring both bins and solving)
+// to within rounding.
+func TestSteadyPowers(t *testing.T) {
+	pcm := Tones(allDigits, GenOptions{On: 200 * time.Millisecond, Off: 60 * time.Millisecond, Level: -20, Twist: 3})
+	d := New(Config{})
+	checked := 0
+	for i := 0; i+subLen <= len(pcm); i += subLen {
+		d.Process(nil, pcm[i:i+subLen])
+		f := &d.ref
+		if !f.valid || d.winXOf != d.nsub-1 {
+			continue
+		}
+		ws := (d.nsub - winSubs) * subLen
+		pw := phasePos(ws)
+		pr, pc := d.steadyPowers(f.r, f.c, pw)
+		xr := d.centre(f.r, complex(d.winRe[f.r], d.winIm[f.r]), pw)
+		xc := d.centre(f.c, complex(d.winRe[f.c], d.winIm[f.c]), pw)
+		ar := scale(xr, f.inv[0]) - scale(xc, f.inv[1])
+		ac := scale(xc, f.inv[2]) - scale(xr, f.inv[3])
+		wr := sq(real(ar)*winLen) + sq(imag(ar)*winLen)
+		wc := sq(real(ac)*winLen) + sq(imag(ac)*winLen)
+		if math.Abs(pr-wr) > 1e-12*wr || math.Abs(pc-wc) > 1e-12*wc {
+			t.Fatalf("sub-block %d: powers %g, %g, want %g, %g", d.nsub, pr, pc, wr, wc)
+		}
+		checked++
+	}
+	if checked < 100 {
+		t.Fatalf("only %d windows checked", checked)
 	}
 }
