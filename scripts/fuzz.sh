@@ -14,10 +14,23 @@ while IFS= read -r line; do
   pkg=./$(dirname "$file")
   [[ "$pkg" =~ $pattern ]] || continue
   echo "fuzz: $pkg $target ($fuzztime)"
-  if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
+  for try in 1 2; do
+    if go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/fuzz.$$.log 2>&1; then
+      break
+    fi
+    # Go 1.26's fuzz coordinator can report "context deadline exceeded" as a failure when
+    # -fuzztime runs out while a worker is mid-call (go.dev/issue/75804, fixed in Go 1.27):
+    # no input failed and none was written. Such a run is retried once, then reported and
+    # not counted; anything else (a failing input, a panic) fails.
+    if grep -q '^    context deadline exceeded$' /tmp/fuzz.$$.log &&
+      [ "$(grep -c -v -E '^(fuzz: |--- FAIL: Fuzz|    context deadline exceeded$|FAIL|exit status 1$)' /tmp/fuzz.$$.log)" = 0 ]; then
+      echo "fuzz: $pkg $target: the fuzz engine's deadline race (go.dev/issue/75804), no failing input (try $try)"
+      continue
+    fi
     cat /tmp/fuzz.$$.log
     failed=1
-  fi
+    break
+  done
 done < <(grep -rn --include='*_test.go' '^func Fuzz' . | sed 's|^\./||' | sort)
 rm -f /tmp/fuzz.$$.log
 if [ "$failed" != 0 ]; then
