@@ -27,21 +27,18 @@ func detectWith(cfg Config, pcm []int16, seed uint64, set func(*Detector)) []Det
 	return d.Flush(out)
 }
 
-// The steady-window shortcut gives the results of the full analysis: over every synthetic case of
-// the conformance suite and the talk-down cases, the graded results with and without it are the
-// same.
-func TestSteadyShortcut(t *testing.T) {
-	var cases []*confCase
-	for _, c := range allCases(t) {
-		if c.group != "talk-off" {
-			cases = append(cases, c)
-		}
-	}
+// eachSynthetic calls f with every synthetic and talk-down case of the conformance suite on
+// each of its paths (only the first under the race detector), its signal built and coded, and
+// its seed.
+func eachSynthetic(t *testing.T, f func(name string, rate int, sig signal, seed uint64)) {
 	paths := confPaths
 	if raceEnabled {
 		paths = confPaths[:1]
 	}
-	for _, c := range cases {
+	for _, c := range allCases(t) {
+		if c.group == "talk-off" {
+			continue
+		}
 		for _, p := range paths {
 			if len(c.paths) > 0 && !slices.Contains(c.paths, p.name) {
 				continue
@@ -50,14 +47,22 @@ func TestSteadyShortcut(t *testing.T) {
 			if p.codec != linear {
 				sig.pcm = p.codec.apply(sig.pcm)
 			}
-			seed := seedOf(c.group + c.name + p.name)
-			fast := grade(sig, detect(Config{SampleRate: p.rate}, sig.pcm, seed))
-			full := grade(sig, detectFull(Config{SampleRate: p.rate}, sig.pcm, seed))
-			if fast != full {
-				t.Errorf("%s/%s %s: %v with the shortcut, %v without", c.group, c.name, p.name, fast, full)
-			}
+			f(c.group+"/"+c.name+" "+p.name, p.rate, sig, seedOf(c.group+c.name+p.name))
 		}
 	}
+}
+
+// The steady-window shortcut gives the results of the full analysis: over every synthetic case of
+// the conformance suite and the talk-down cases, the graded results with and without it are the
+// same.
+func TestSteadyShortcut(t *testing.T) {
+	eachSynthetic(t, func(name string, rate int, sig signal, seed uint64) {
+		fast := grade(sig, detect(Config{SampleRate: rate}, sig.pcm, seed))
+		full := grade(sig, detectFull(Config{SampleRate: rate}, sig.pcm, seed))
+		if fast != full {
+			t.Errorf("%s: %v with the shortcut, %v without", name, fast, full)
+		}
+	})
 }
 
 // steadyNext computes what analyse, steadyWindow and decide would for the windows it takes, and
@@ -65,34 +70,14 @@ func TestSteadyShortcut(t *testing.T) {
 // of the conformance suite and the talk-down cases, the detections (times, levels and
 // frequencies) are the same to the bit with steadyNext and deferred probes, and without either.
 func TestSteadyNext(t *testing.T) {
-	var cases []*confCase
-	for _, c := range allCases(t) {
-		if c.group != "talk-off" {
-			cases = append(cases, c)
+	eachSynthetic(t, func(name string, rate int, sig signal, seed uint64) {
+		cfg := Config{SampleRate: rate}
+		got := detect(cfg, sig.pcm, seed)
+		want := detectWith(cfg, sig.pcm, seed, func(d *Detector) { d.noNext, d.eagerProbes = true, true })
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
 		}
-	}
-	paths := confPaths
-	if raceEnabled {
-		paths = confPaths[:1]
-	}
-	for _, c := range cases {
-		for _, p := range paths {
-			if len(c.paths) > 0 && !slices.Contains(c.paths, p.name) {
-				continue
-			}
-			sig := c.build(p.rate)
-			if p.codec != linear {
-				sig.pcm = p.codec.apply(sig.pcm)
-			}
-			seed := seedOf(c.group + c.name + p.name)
-			cfg := Config{SampleRate: p.rate}
-			got := detect(cfg, sig.pcm, seed)
-			want := detectWith(cfg, sig.pcm, seed, func(d *Detector) { d.noNext, d.eagerProbes = true, true })
-			if !slices.Equal(got, want) {
-				t.Errorf("%s/%s %s: %v, want %v", c.group, c.name, p.name, got, want)
-			}
-		}
-	}
+	})
 }
 
 // steadyPowers gives the powers of the pair solve of steadyWindow (centring both bins and solving)
