@@ -66,7 +66,7 @@ type pendingSub struct {
 }
 
 type queued struct {
-	pm   *websocket.PreparedMessage
+	data []byte // an encoded message, shared by every agent it goes to; never modified
 	live bool
 }
 
@@ -160,9 +160,9 @@ func (c *conn) hasCall(call string) bool {
 	return ok
 }
 
-// push queues pm without blocking. A live message beyond the queue bound disconnects c as
+// push queues data without blocking. A live message beyond the queue bound disconnects c as
 // too slow; replayed messages are bounded by the log instead.
-func (c *conn) push(pm *websocket.PreparedMessage, live bool) {
+func (c *conn) push(data []byte, live bool) {
 	c.qmu.Lock()
 	select {
 	case <-c.done:
@@ -178,7 +178,7 @@ func (c *conn) push(pm *websocket.PreparedMessage, live bool) {
 	if live {
 		c.queued.Add(1)
 	}
-	c.queue = append(c.queue, queued{pm, live})
+	c.queue = append(c.queue, queued{data, live})
 	c.qmu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -233,7 +233,7 @@ func (c *conn) writeLoop() {
 				default:
 				}
 				_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout))
-				if err := c.ws.WritePreparedMessage(q.pm); err != nil {
+				if err := c.ws.WriteMessage(websocket.TextMessage, q.data); err != nil {
 					c.writeFailed(err)
 					return
 				}
@@ -257,7 +257,7 @@ func (c *conn) shutdown(rest []queued) {
 	if c.flushOnClose.Load() {
 		_ = c.ws.SetWriteDeadline(time.Now().Add(c.cfg.closeGrace))
 		for _, q := range append(rest, c.take()...) {
-			if c.ws.WritePreparedMessage(q.pm) != nil {
+			if c.ws.WriteMessage(websocket.TextMessage, q.data) != nil {
 				break
 			}
 		}
@@ -379,11 +379,11 @@ func (c *conn) handleSubscribe(m clientMessage) string {
 }
 
 func (c *conn) reply(r errorReply) {
-	pm, err := prepare(r)
+	data, err := prepare(r)
 	if err != nil {
 		return
 	}
-	c.push(pm, true)
+	c.push(data, true)
 }
 
 // validCallID accepts printable ASCII without spaces, up to maxCallIDLen bytes.

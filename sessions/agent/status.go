@@ -69,13 +69,13 @@ func (h *Hub) SetStatus(st Status) {
 	if prev == nil && st.State == StatusOK || prev != nil && prev.State == st.State && prev.Reason == st.Reason {
 		return
 	}
-	pm, err := prepare(st)
+	data, err := prepare(st)
 	if err != nil {
 		h.log.Error("agent: encode status", zap.Error(err))
 		return
 	}
 	for c := range h.conns {
-		c.push(pm, true)
+		c.push(data, true)
 	}
 	h.log.Info("agent status", zap.String("state", st.State), zap.String("reason", st.Reason), zap.Int("agents", len(h.conns)))
 }
@@ -86,9 +86,9 @@ func (h *Hub) greet(c *conn) {
 	if h.status == nil || h.status.State == StatusOK {
 		return
 	}
-	pm, err := prepare(*h.status)
+	data, err := prepare(*h.status)
 	if err != nil {
 		return
 	}
-	c.push(pm, true)
+	c.push(data, true)
 }
