@@ -3,13 +3,11 @@ package wsjson
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -217,148 +215,5 @@ func TestPolledStreamReadsLikeItsGoroutine(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestPolledStreamsAtOnce: many streams on the pollers at once each get their own messages, in
-// order, and the pollers stop once every stream has ended.
-func TestPolledStreamsAtOnce(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the poller is Linux's")
-	}
-	const streams, messages = 100, 50
-	srv := newTestServer(t, 1<<16)
-	conns := make([]net.Conn, streams)
-	for i := range conns {
-		conns[i] = srv.dial(t)
-		srv.last(t, i+1)
-	}
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		wg.Go(func() {
-			for j := range messages {
-				if _, err := c.Write(text1(fmt.Sprintf("%d/%d", i, j))); err != nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-			}
-		})
-	}
-	wg.Wait()
-	for i := range conns {
-		ts := srv.last(t, i+1)
-		if ts.s.polled == nil {
-			t.Fatal("stream not polled")
-		}
-		want := make([]string, messages)
-		for j := range want {
-			want[j] = fmt.Sprintf("%d/%d", i, j)
-		}
-		deadline := time.Now().Add(5 * time.Second)
-		for !slices.Equal(ts.messages(), want) && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if got := ts.messages(); !slices.Equal(got, want) {
-			t.Fatalf("stream %d got %d messages, want %d in order", i, len(got), messages)
-		}
-	}
-	for _, c := range conns {
-		c.Close()
-	}
-	for i := range conns {
-		<-srv.last(t, i+1).ended()
-	}
-	for _, p := range pollers {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			p.mu.Lock()
-			live, running := p.live, p.running
-			p.mu.Unlock()
-			if live == 0 && !running {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("poller still has %d streams (running %v)", live, running)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-}
-
-// TestPolledWrites: a polled stream's writes wait while the peer does not read, give up at
-// their deadline, and stop when the connection closes; a peer that reads slowly gets all.
-func TestPolledWrites(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("the poller is Linux's")
-	}
-	srv := newTestServer(t, 1<<16)
-	open := func(n int) (net.Conn, *Stream) {
-		c := srv.dial(t)
-		if _, err := c.Write(text1("start")); err != nil {
-			t.Fatal(err)
-		}
-		ts := srv.last(t, n)
-		for ts.s.Start() == nil {
-			time.Sleep(time.Millisecond)
-		}
-		if ts.s.polled == nil {
-			t.Fatal("stream not polled")
-		}
-		return c, ts.s
-	}
-	big := make([]byte, 32<<20)
-
-	// Nobody reads: the write stops at its deadline.
-	c, s := open(1)
-	pc := s.polled
-	_ = pc.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
-	began := time.Now()
-	n, err := pc.Write(big)
-	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n == len(big) {
-		t.Fatalf("write to a peer that does not read: %d bytes, %v", n, err)
-	}
-	if waited := time.Since(began); waited < 250*time.Millisecond {
-		t.Errorf("gave up after %s, before the deadline", waited)
-	}
-
-	// Closed while a write waits: it returns at once.
-	_ = pc.SetWriteDeadline(time.Time{})
-	errc := make(chan error, 1)
-	go func() { _, err := pc.Write(big); errc <- err }()
-	time.Sleep(50 * time.Millisecond)
-	_ = pc.Close()
-	select {
-	case err := <-errc:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("write during close: %v", err)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("a waiting write outlived Close")
-	}
-	c.Close()
-
-	// A slow reader gets everything.
-	c, s = open(2)
-	defer c.Close()
-	got := make(chan int, 1)
-	go func() {
-		total, buf := 0, make([]byte, 64<<10)
-		for total < 4<<20 {
-			n, err := c.Read(buf)
-			total += n
-			if err != nil {
-				break
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-		got <- total
-	}()
-	_ = s.polled.SetWriteDeadline(time.Now().Add(20 * time.Second))
-	if n, err := s.polled.Write(big[:4<<20]); err != nil || n != 4<<20 {
-		t.Fatalf("write to a slow reader: %d bytes, %v", n, err)
-	}
-	if total := <-got; total < 4<<20 {
-		t.Errorf("the reader got %d bytes", total)
 	}
 }
