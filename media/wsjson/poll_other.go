@@ -15,3 +15,8 @@ var pollEnabled = true
 
 // usePoller keeps the goroutine reader.
 func (s *Stream) usePoller(net.Conn) {}
+
+// rawSocket: elsewhere than Linux a peer writes through the net.Conn.
+func rawSocket(net.Conn) int { return -1 }
+
+func writeSome(int, []byte) (int, bool, error) { panic("wsjson: no raw socket") }
