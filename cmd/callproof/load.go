@@ -274,7 +274,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 				return
 			case <-t.C:
 				if srv != nil {
-					srv.sample()
+					srv.sample(false)
 					// Once every call is up and the ramp has settled: one forced GC on the server.
 					if a := st.active.Load(); a >= int64(lo.calls) && time.Since(start) > lo.ramp+5*time.Second {
 						srv.sampleLive(a)
@@ -324,7 +324,7 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
 		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict)}
 	if srv != nil {
-		srv.sample()
+		srv.sample(true)
 		rep.Server = srv.finish(rep.CallSeconds, int64(lo.calls))
 	}
 	return rep, ctx.Err()
@@ -910,6 +910,7 @@ type serverSampler struct {
 	cpu0              float64
 	idleRSS, idleHeap int64
 	peakRSS, peakHeap int64
+	samples           int
 	client            *http.Client
 
 	live                sync.Once
@@ -925,7 +926,10 @@ func newServerSampler(pid int, server, admin string) (*serverSampler, error) {
 		return nil, fmt.Errorf("--pid: %w", err)
 	}
 	s := &serverSampler{pid: pid, cpu0: cpu, metrics: strings.TrimSuffix(server, "/") + "/metrics",
-		admin: strings.TrimSuffix(admin, "/"), client: &http.Client{Timeout: 10 * time.Second}}
+		admin: strings.TrimSuffix(admin, "/"), client: &http.Client{Timeout: 10 * time.Second,
+			// Uncompressed: a gzip writer per scrape was half of what the once-a-second
+			// /metrics cost the server (see BENCHMARKS.md).
+			Transport: &http.Transport{DisableCompression: true}}}
 	s.idleRSS, _ = procStatus(pid, "VmRSS:")
 	s.idleHeap = s.heap()
 	if s.admin != "" {
@@ -980,9 +984,20 @@ func (s *serverSampler) sampleLive(calls int64) {
 	})
 }
 
-func (s *serverSampler) sample() {
+// heapEvery is how many samples (seconds) apart the server's heap is read from /metrics. A
+// scrape costs the server a few milliseconds of CPU (its process collector reads /proc,
+// and every file descriptor, each time): once a second that was a tenth of a 200-call
+// server's CPU, where Prometheus would scrape every 15 s or more.
+const heapEvery = 5
+
+// sample reads the server's RSS, and every heapEvery calls its heap in use (and on the
+// last call, final).
+func (s *serverSampler) sample(final bool) {
 	if v, err := procStatus(s.pid, "VmRSS:"); err == nil && v > s.peakRSS {
 		s.peakRSS = v
+	}
+	if s.samples++; s.samples%heapEvery != 1 && !final {
+		return
 	}
 	if h := s.heap(); h > s.peakHeap {
 		s.peakHeap = h

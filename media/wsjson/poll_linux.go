@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/callproof/callproof/media"
 )
 
 // The poller. A platform sends each call's audio as fifty small messages a second. Read by a
@@ -19,18 +21,36 @@ import (
 // read that returns it and a read that finds the socket empty, and the scheduler's and the
 // kernel's work around them cost more than parsing the message and searching it for tones.
 // Here a few pollers (at most one per CPU) each keep an epoll set of their streams' sockets.
-// Every pollInterval a poller takes the sockets that have data, reads each once
-// (level-triggered: what is left is reported again) and hands every whole message to its
-// stream on the poller's goroutine: the dialect's handler and the tone detector, which never
-// block. One wake-up serves every frame that arrived meanwhile; a frame waits at most
-// pollInterval longer than it would have.
+// Every round (2 to 5 ms, see roundInterval) a poller takes the sockets that have data, reads
+// each once (edge-triggered: a socket a read may not have emptied is read again next round)
+// and hands every whole message to its stream on the poller's goroutine: the dialect's
+// handler and the tone detector, which never block. One wake-up serves every frame that
+// arrived meanwhile; a frame waits at most one round longer than it would have.
 //
 // The stream's writer writes to the socket itself, outside Go's poller (a socket in two epoll
 // sets would wake Go's on every frame): a write the socket cannot take at once is retried
 // after a pause, which happens only when the peer stops reading.
 
-// pollInterval is how long a poller lets frames gather after a round of reads.
-const pollInterval = 2 * time.Millisecond
+// minRound and maxRound bound how long a poller lets frames gather after a round of reads;
+// roundFrames is how many frames it aims to find in a round (see roundInterval).
+const (
+	minRound    = 2 * time.Millisecond
+	maxRound    = 5 * time.Millisecond
+	roundFrames = 40
+)
+
+// roundInterval is the pause after a round for a poller with live streams: long enough that
+// a round finds about roundFrames frames (each stream sends one every 20 ms), within
+// [minRound, maxRound]. A wake-up costs the same whatever it finds, so with few streams
+// longer rounds save CPU (200 calls: 0.54 ms per call-second at 2 ms rounds, 0.47 at 5 ms);
+// with many, a long round leaves more frames and woken flows waiting behind each other
+// (5 ms rounds made 2,000-call runs hundreds of milliseconds late).
+func roundInterval(live int) time.Duration {
+	if live <= 0 {
+		return maxRound
+	}
+	return min(max(media.FrameDuration*roundFrames/time.Duration(live), minRound), maxRound)
+}
 
 // writeRetry bounds the pause between tries of a write the socket could not take.
 const writeRetry = 20 * time.Millisecond
@@ -232,7 +252,7 @@ func (p *poller) remove(c *pconn, why error) {
 	c.s.readerEnded(why)
 }
 
-// run serves the set until it is empty: every pollInterval it takes the sockets that have
+// run serves the set until it is empty: every round it takes the sockets that have
 // data and reads them. It never waits in a system call (every call it makes returns at once,
 // and is made without telling the scheduler): a thread blocked in epoll_wait would have to be
 // woken and given a processor back, and Go's network poller, were the set in it, would wake on
@@ -256,15 +276,15 @@ func (p *poller) run() {
 			}
 		}
 		p.mu.Lock()
-		idle := p.live == 0
-		if idle {
+		live := p.live
+		if live == 0 {
 			p.running = false
 		}
 		p.mu.Unlock()
-		if idle {
+		if live == 0 {
 			return
 		}
-		time.Sleep(pollInterval) // let the next frames gather
+		time.Sleep(roundInterval(live)) // let the next frames gather
 	}
 }
 

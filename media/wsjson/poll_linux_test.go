@@ -290,3 +290,17 @@ func TestPolledWrites(t *testing.T) {
 		t.Errorf("the reader got %d bytes", total)
 	}
 }
+
+// TestRoundInterval: rounds aim at about forty frames, within 2 to 5 ms.
+func TestRoundInterval(t *testing.T) {
+	for _, c := range []struct {
+		live int
+		want time.Duration
+	}{{0, 5 * time.Millisecond}, {1, 5 * time.Millisecond}, {160, 5 * time.Millisecond},
+		{200, 4 * time.Millisecond}, {320, 2500 * time.Microsecond}, {400, 2 * time.Millisecond},
+		{500, 2 * time.Millisecond}, {5000, 2 * time.Millisecond}} {
+		if got := roundInterval(c.live); got != c.want {
+			t.Errorf("roundInterval(%d) = %v, want %v", c.live, got, c.want)
+		}
+	}
+}
