@@ -201,9 +201,10 @@ func (s *stream) tick(now time.Time) {
 	}
 }
 
-// handle processes one datagram.
+// handle processes one datagram. One longer than maxDatagram is refused: reads never return
+// one (they fill a buffer of that size), and the decode buffer holds that many samples.
 func (s *stream) handle(b []byte, from netip.AddrPort, now time.Time) {
-	if len(b) < rtpHeader || b[0]>>6 != 2 {
+	if len(b) < rtpHeader || len(b) > maxDatagram || b[0]>>6 != 2 {
 		s.stats.bad.Add(1)
 		return
 	}
