@@ -376,11 +376,11 @@ type Detector struct {
 	cur, cand run
 	pend      [probeQueue]probeReq // the candidate's pending probes (see probeReq)
 	ref       steadyRef
-	chain     int64 // nsub at which the next window follows on from a steady one (see steadyNext)
+	chain     int64 // nsub at which the next window follows on from a steady one (see steadyRun)
 	stats     detectorStats
 
 	// for tests: never take the steady-window shortcut (every window gets the full analysis);
-	// never take steadyNext (every window goes through analyse and decide); measure the
+	// never take steadyRun or quietRun (every window goes through analyse and decide); measure the
 	// steadiness probes as each window is added
 	fullOnly, noNext, eagerProbes bool
 
@@ -525,7 +525,6 @@ func (d *Detector) analyse(h *hit) {
 // starts at sample ws and has energy e.
 func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 	p := &d.winP
-	x := func(k int) complex128 { return complex(d.winRe[k], d.winIm[k]) }
 	// Cheap rejections first, on the strongest tone of each group: most windows are speech.
 	maxR, maxC := d.winPeak[0], d.winPeak[1]
 	if maxR < d.pMin*0.5 || maxC < d.pMin*0.5 || 2*(maxR+maxC) < 0.3*winLen*e*minRatioAll {
@@ -543,27 +542,30 @@ func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 	// The bins referenced to the centre of their window (see centre): there a tone's leakage into
 	// a bin is real, so the pair is solved with a real 2×2 matrix, for both windows.
 	for j := last - winSubs - lagSubs + 1; j <= last-winSubs; j++ {
-		d.subBins(j)
+		if d.binOf[j&(ringSize-1)] != j {
+			d.subBins(j)
+		}
 	}
 	pw, pl := phasePos(ws), phasePos(ws-lagLen)
-	xr, xc := d.centre(r, x(r), pw), d.centre(c, x(c), pw)
-	xpr, xpc := d.centre(r, d.lagged(last, r), pl), d.centre(c, d.lagged(last, c), pl)
+	xr, xc := d.centre(r, complex(d.winRe[r], d.winIm[r]), pw), d.centre(c, complex(d.winRe[c], d.winIm[c]), pw)
+	lr, lc := d.lagged(last, r, c)
+	xpr, xpc := d.centre(r, lr, pl), d.centre(c, lc, pl)
 	// Frequency of each tone from the phase advance of its DFT value over lagLen samples, then
-	// refined with the other tone's leakage removed.
-	dr, ur, okr := d.offset(r, xr*d.lagRot[r], xpr, rawSlack)
-	dc, uc, okc := d.offset(c, xc*d.lagRot[c], xpc, rawSlack)
+	// refined with the other tone's leakage removed. Two rounds of: solve for both tones' complex
+	// amplitudes in this window and the one lagLen earlier at the current frequency estimates,
+	// then correct each estimate by the phase the tone's amplitude turned through between the two.
+	// While a digit is on, its measured frequencies are a better start and one round is enough;
+	// the first measurement then only has to pass the slack (and its phasors are not needed).
+	on := d.cur.active && d.cur.idx == idx && d.cur.nD > 0
+	dr, ur, okr := d.offset(r, xr*d.lagRot[r], xpr, rawSlack, !on)
+	dc, uc, okc := d.offset(c, xc*d.lagRot[c], xpc, rawSlack, !on)
 	if !okr || !okc {
 		return
 	}
 	wr, wc := toneHz[r]*radPerHz, toneHz[c]*radPerHz
-	// Two rounds of: solve for both tones' complex amplitudes in this window and the one lagLen
-	// earlier at the current frequency estimates, then correct each estimate by the phase the
-	// tone's amplitude turned through between the two. While a digit is on, its measured
-	// frequencies are a better start and one round is enough.
 	rounds := 2
-	if d.cur.active && d.cur.idx == idx && d.cur.nD > 0 {
+	if on {
 		dr, dc, rounds = d.cur.sumDr/float64(d.cur.nD), d.cur.sumDc/float64(d.cur.nD), 1
-		ur, uc = 0, 0
 	}
 	var ar, ac complex128 // amplitudes referenced to the window centre (|ar| is the tone's)
 	var er, ec float64    // the frequency offsets (radians per sample) they were solved at
@@ -584,7 +586,27 @@ func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 		if uc == 0 {
 			snc, cnc = math.Sincos(ec * winLen / 2)
 		}
-		m := pk.at(snr, cnr, snc, cnc, er, ec)
+		// pk.at, written out (with sincosSmall's Taylor case) so that this chain of dependent
+		// steps does not go through calls
+		var shr, chr, shc, chc float64
+		if hr := er / 2; math.Abs(hr) > 1.0/16 {
+			shr, chr = math.Sincos(hr)
+		} else {
+			z := hr * hr
+			shr = hr + hr*z*(-1.0/6+z*(1.0/120+z*(-1.0/5040+z*(1.0/362880))))
+			chr = 1 + z*(-0.5+z*(1.0/24+z*(-1.0/720+z*(1.0/40320+z*(-1.0/3628800)))))
+		}
+		if hc := ec / 2; math.Abs(hc) > 1.0/16 {
+			shc, chc = math.Sincos(hc)
+		} else {
+			z := hc * hc
+			shc = hc + hc*z*(-1.0/6+z*(1.0/120+z*(-1.0/5040+z*(1.0/362880))))
+			chc = 1 + z*(-0.5+z*(1.0/24+z*(-1.0/720+z*(1.0/40320+z*(-1.0/3628800)))))
+		}
+		m0 := ratio(snr, shr)
+		m1 := ratio(pk.sn*cnc+pk.cn*snc, pk.sh*chc+pk.ch*shc)
+		m2 := ratio(-pk.sn*cnr+pk.cn*snr, -pk.sh*chr+pk.ch*shr)
+		m3 := ratio(snc, shc)
 		// The two tones' amplitudes from their two bins, each bin holding its own tone plus the
 		// other's leakage: xr = ar·m0 + ac·m1, xc = ar·m2 + ac·m3, a real matrix, solved for both
 		// windows. Removing the leakage matters when the tones are close (941 and 1209 Hz are 3.4
@@ -592,9 +614,9 @@ func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 		// (twist).
 		var br, bc complex128
 		ar, ac = 0, 0
-		if det := m[0]*m[3] - m[1]*m[2]; det != 0 {
+		if det := m0*m3 - m1*m2; det != 0 {
 			inv := 1 / det
-			s0, s1, s2, s3 := m[3]*inv, m[1]*inv, m[0]*inv, m[2]*inv
+			s0, s1, s2, s3 := m3*inv, m1*inv, m0*inv, m2*inv
 			ar, ac = scale(xr, s0)-scale(xc, s1), scale(xc, s2)-scale(xr, s3)
 			br, bc = scale(xpr, s0)-scale(xpc, s1), scale(xpc, s2)-scale(xpr, s3)
 		}
@@ -662,7 +684,7 @@ func (d *Detector) analyseBins(h *hit, last, ws int64, e float64) {
 				atr, atc, moved = ar*complex(cr, sr), ac*complex(cc, sc), true
 			}
 			wk := toneHz[k] * radPerHz
-			res := d.centre(k, x(k), pw) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
+			res := d.centre(k, complex(d.winRe[k], d.winIm[k]), pw) - scale(atr, dirichlet(fr-wk)) - scale(atc, dirichlet(fc-wk))
 			if (real(res)*real(res)+imag(res)*imag(res))*relPeak > own {
 				return
 			}
@@ -772,86 +794,193 @@ func (d *Detector) steadyWindow(h *hit, idx, r, c int, ws int64, e float64) bool
 	return true
 }
 
-// steadyNext analyses the window that ends with the sub-block just completed, whose energy is e,
-// in the common case inside a key press, which endSub recognises by d.chain: the window before
-// passed steadyWindow as far as the band energy, for the digit on or for the candidate, so this
-// window's bins and band energy follow on from that window's. It computes what windowBins,
-// analyse, steadyWindow and decide would, with the same operations in the same order, without
-// their general checks (TestSteadyNext compares the detections to the bit). It reports false,
-// having changed nothing, when the window is not such a case after all; once it has computed the
-// bins, a window that does not pass steadyWindow goes on through analyseBins and decide.
-func (d *Detector) steadyNext(e float64) bool {
+// steadyRun closes the first sub-blocks whose energies after the DC blocker are es, one by one,
+// for as long as each window is the common case inside a key press, which closeSubs recognises by
+// d.chain: the window before passed steadyWindow as far as the band energy, for the digit on or for
+// the candidate, so this window's bins and band energy follow on from that window's. For each it
+// does what endSub (its bookkeeping of the sub-block), windowBins, analyse, steadyWindow and decide
+// would, with the same operations in the same order, without their general checks (TestRuns
+// compares the detections to the bit): steadyWindows takes the windows, and decides for those
+// that pass (see there); what the others come to is decided here. It returns how many sub-blocks
+// it closed: it stops, before closing it, at a sub-block whose window is not such a case (silence,
+// the window sums started afresh, the reference to renew, no digit on or candidate for the
+// reference's pair), and after one whose window, its bins computed, does not pass steadyWindow and
+// goes on through analyseBins and decide, or fails.
+func (d *Detector) steadyRun(es []float64) int {
 	f := &d.ref
-	last := d.nsub - 1
-	// d.chain == d.nsub: the reference was last used for the window before (f.last == last-1,
-	// not fullOnly), whose bins and band energy were computed, and this sub-block's phasor follows
-	// on from that window's last sub-block (rotOf == last; subBins).
-	if !f.valid || f.n >= steadyRun || d.winXN >= 255 || last&255 == 0 {
-		return false
+	n := 0
+	for n < len(es) {
+		// d.chain == d.nsub+1: the reference was last used for the window before (f.last ==
+		// d.nsub-1, not fullOnly), whose bins and band energy were computed, and the next
+		// sub-block's phasor follows on from that window's last sub-block (rotOf == d.nsub;
+		// subBins).
+		on := d.cur.active && d.cur.idx == f.idx && d.cur.misses == 0 && !d.cand.active
+		if d.chain != d.nsub+1 || !f.valid || !on && (d.cur.active || !d.cand.active || d.cand.idx != f.idx) {
+			return n
+		}
+		var o runOut
+		n += steadyWindows(d, es[n:], on, &o)
+		switch o.code {
+		case stopBefore:
+			return n
+		case stopCheap, stopWeak, stopBand:
+			d.decide(&hit{}) // (for stopCheap: analyseBins would fail it at once)
+			return n
+		case stopFull:
+			var h hit
+			d.analyseBins(&h, d.nsub-1, o.ws, o.we)
+			d.decide(&h)
+			return n
+		case stopCand:
+			d.candTail() // the rest of step, for the candidate's window steadyWindows added
+			continue
+		case stopPeak:
+			// the relative peak, once the pair's leakage is removed
+			if !d.steadyRelPeak(f.r, f.c, phasePos(o.ws), o.pr, o.pc) {
+				d.decide(&hit{})
+				return n
+			}
+		}
+		// The window passed steadyWindow (after stopPeak): decide.
+		if !on {
+			// for the candidate: step (renewRef keeps the reference for such a window)
+			h := hit{ok: true, idx: f.idx, rho: o.rhoB, rhoAll: o.rho, pr: o.pr, pc: o.pc, dr: f.dr, dc: f.dc, steady: true}
+			d.step(&h)
+			continue
+		}
+		d.stats.windows++ // for the digit on
+		d.stats.passed++
+		d.cur.addSteady(o.rhoB, o.pr, o.pc, o.ws)
 	}
-	on := d.cur.active && d.cur.idx == f.idx && d.cur.misses == 0 && !d.cand.active
-	if !on && (d.cur.active || !d.cand.active || d.cand.idx != f.idx) {
-		return false
-	}
-	// windowBins: the sub-block's DFT, its phasor carried on from the sub-block before (subBins),
-	// and the window's moved on by one sub-block
-	slot, old := last&(ringSize-1), (last-winSubs)&(ringSize-1)
-	x := (*[subLen]float64)(d.hist[slot*subLen:])
-	foldStep(x, &d.bins, int(slot), int(old))
-	d.rotOf, d.binOf[slot] = last+1, last
-	d.winXN++
-	d.winXOf = last
-	ws := (last - winSubs + 1) * subLen
-	// analyse's cheap tests, which must find the reference's pair
+	return n
+}
+
+// runOut is what steadyWindows and quietWindows report about the window they stopped at.
+type runOut struct {
+	code   int     // how it stopped
+	we     float64 // the window's energy (windowEnergy's)
+	ws     int64   // its first sample
+	pr, pc float64 // steadyWindow's tone powers
+	rho    float64 // and its energy shares of the whole window and of the DTMF band
+	rhoB   float64
+}
+
+// How steadyWindows and quietWindows stopped (runOut.code), at the last window they took unless
+// stopBefore.
+const (
+	stopBefore = iota // before a window that is not their case, or with es used up
+	stopCheap         // analyseBins's first test failed
+	stopFull          // the strongest tones are not the reference's pair, or their powers are near
+	// a limit (wideMargin): the full analysis decides
+	stopWeak // the pair's share of the window's energy is below minRatioAll
+	stopBand // its share of the DTMF band's energy is below minRatioBand
+	stopPeak // the raw bins did not pass the relative peak test: steadyRelPeak decides
+	stopCand // the window passed steadyWindow and was added to the candidate, which has pending
+	// probes or is long enough: candTail does the rest of step
+	stopPass   // quietWindows's window passed analyseBins's first two tests
+	stopFailed // quietWindows's window failed, with a candidate or reference to drop or the digit
+	// on to end (failed)
+)
+
+// steadyWindowsGo is steadyWindows in Go. It takes the windows that end with the sub-blocks whose
+// energies are es, one by one, as steadyRun's case (see there; steadyRun has checked the first):
+// endSub's bookkeeping of the sub-block, windowBins and analyse's cheap tests (foldNext), and
+// steadyWindow, up to the band energy and the relative peak on the raw bins. For a window that
+// passes it also does decide and goes on to the next window: addSteady for the digit on (on), and
+// for the candidate the start of step, which adds the window, when all the candidate then does is
+// wait for more windows. It stops at any other outcome, which o reports, with what steadyRun needs
+// to finish the window.
+func steadyWindowsGo(d *Detector, es []float64, on bool, o *runOut) int {
+	f := &d.ref
 	r, c := f.r, f.c
-	maxR, maxC := d.winPeak[0], d.winPeak[1]
-	if maxR < d.pMin*0.5 || maxC < d.pMin*0.5 || 2*(maxR+maxC) < 0.3*winLen*e*minRatioAll ||
-		d.winArg[2] > 1 || d.winArg[3] > 1 || d.winArg[0] != r || 4+d.winArg[1] != c {
-		var h hit
-		d.analyseBins(&h, last, ws, e)
-		d.decide(&h)
-		return true
-	}
-	// steadyWindow
-	pw := phasePos(ws)
-	pr, pc := d.steadyPowers(r, c, pw)
-	if !d.wideMargin(pr, pc) {
-		var h hit
-		d.analyseBins(&h, last, ws, e)
-		d.decide(&h)
-		return true
-	}
-	f.last = last
-	f.n++
-	rho := (pr + pc) * twoOverN / e
-	if rho < minRatioAll {
-		d.decide(&hit{})
-		return true
-	}
-	d.ringEB[slot] = bandBlock(x, &d.band)
-	d.bandSub = d.nsub
-	d.chain = d.nsub + 1
-	eb := d.bandSum()
-	if eb < 1e-9 {
-		eb = 1e-9
-	}
-	rhoB := (pr*f.gr + pc*f.gc) * twoOverN / eb
-	if rhoB < minRatioBand ||
-		(d.winPeak[2]*relPeak > pr || d.winPeak[3]*relPeak > pc) && !d.steadyRelPeak(r, c, pw, pr, pc) {
-		d.decide(&hit{})
-		return true
-	}
-	if !on {
-		// decide for the candidate: step (renewRef keeps the reference for such a window)
+	for i, e := range es {
+		j := d.nsub // the sub-block to close, the last of the window
+		if f.n >= steadyRun || d.winXN >= 255 || j&255 == 0 {
+			o.code = stopBefore // the reference to renew, windowBins's fresh sums, endSub's
+			return i
+		}
+		// endSub: the window sum (slot is not old), the silence gate, the bookkeeping
+		slot, old := j&(ringSize-1), (j-winSubs)&(ringSize-1)
+		w := d.winE + e - d.ringE[old]
+		we := w // windowEnergy's max(winE, 1e-9)
+		if we < 1e-9 {
+			we = 1e-9
+		}
+		if 2*winLen*we < d.pMin*0.5 {
+			o.code = stopBefore
+			return i
+		}
+		d.ringE[slot] = e
+		d.winE = w
+		d.m = 0
+		d.nsub = j + 1
+		// windowBins: the sub-block's DFT, its phasor carried on from the sub-block before
+		// (subBins), and the window's moved on by one sub-block, and analyse's cheap tests (the
+		// first with foldNext), which must find the reference's pair
+		x := (*[subLen]float64)(d.hist[slot*subLen:])
+		lim := [2]float64{d.pMin * 0.5, 0.3 * winLen * we * minRatioAll}
+		pass := foldNext(x, &d.bins, int(slot), int(old), &lim)
+		d.rotOf, d.binOf[slot] = j+1, j
+		d.winXN++
+		d.winXOf = j
+		ws := (j - winSubs + 1) * subLen
+		o.we, o.ws = we, ws
+		if !pass {
+			o.code = stopCheap
+			return i + 1
+		}
+		if d.winArg[2] > 1 || d.winArg[3] > 1 || d.winArg[0] != r || 4+d.winArg[1] != c {
+			o.code = stopFull
+			return i + 1
+		}
+		// steadyWindow
+		pr, pc := d.steadyPowers(r, c, phasePos(ws))
+		if !d.wideMargin(pr, pc) {
+			o.code = stopFull
+			return i + 1
+		}
+		f.last = j
+		f.n++
+		rho := (pr + pc) * twoOverN / we
+		if rho < minRatioAll {
+			o.code = stopWeak
+			return i + 1
+		}
+		d.ringEB[slot] = bandBlock(x, &d.band)
+		d.bandSub = d.nsub
+		d.chain = d.nsub + 1
+		eb := d.bandSum()
+		if eb < 1e-9 {
+			eb = 1e-9
+		}
+		rhoB := (pr*f.gr + pc*f.gc) * twoOverN / eb
+		o.pr, o.pc, o.rho, o.rhoB = pr, pc, rho, rhoB
+		switch {
+		case rhoB < minRatioBand:
+			o.code = stopBand
+			return i + 1
+		case d.winPeak[2]*relPeak > pr || d.winPeak[3]*relPeak > pc: // else every raw bin passes (see peaks)
+			o.code = stopPeak
+			return i + 1
+		}
+		d.stats.windows++
+		d.stats.passed++
+		if on {
+			d.cur.addSteady(rhoB, pr, pc, ws) // decide, for the digit on
+			continue
+		}
+		// decide for the candidate: step, which adds the window and, unless the candidate has
+		// pending probes or is long enough, only waits for more (else candTail is left to
+		// steadyRun); renewRef keeps the reference for such a window
 		h := hit{ok: true, idx: f.idx, rho: rhoB, rhoAll: rho, pr: pr, pc: pc, dr: f.dr, dc: f.dc, steady: true}
-		d.step(&h)
-		return true
+		d.cand.add(&h, ws)
+		if d.cand.pendN > 0 || !d.cand.waiting(d.minDur) {
+			o.code = stopCand
+			return i + 1
+		}
 	}
-	// decide, for the digit on
-	d.stats.windows++
-	d.stats.passed++
-	d.cur.addSteady(rhoB, pr, pc, ws)
-	return true
+	o.code = stopBefore
+	return len(es)
 }
 
 // steadyPowers returns the powers |X|² of the reference pair's tones, row r and column c, in the
@@ -937,6 +1066,13 @@ func (d *Detector) renewRef(h *hit, run *run) {
 		f.dm = (rate8 + toneInt[r] - toneInt[c]) % rate8
 		dw := (toneHz[r] - toneHz[c]) * radPerHz * (winLen - 1) / 2
 		f.hv = complex(math.Cos(dw), math.Sin(dw))
+		if !d.fullOnly {
+			// This window's bins and band energy were computed (it passed every test) and the
+			// reference was just set from it, as steadyRun requires of the window before: the
+			// next window can go there at once (its general path would do the same through
+			// steadyWindow).
+			d.chain = d.nsub + 1
+		}
 	case f.valid && f.idx == h.idx && f.last == d.nsub-1:
 		// a window steadyWindow passed
 	default:
@@ -1016,29 +1152,58 @@ const (
 const rawSlack = 12.0
 
 // offset measures tone k's frequency error in Hz from the phase advance of its bin over lagLen
-// samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack. It also
-// returns e^{j·advance} (see phaseUnit).
-func (d *Detector) offset(k int, xk, xp complex128, slack float64) (float64, complex128, bool) {
-	ph, u := phaseUnit(xk, xp)
+// samples (xk now, xp lagLen earlier) and checks it against the tolerance plus slack. With unit
+// set it also returns e^{j·advance} (see phaseUnit), else 0.
+func (d *Detector) offset(k int, xk, xp complex128, slack float64, unit bool) (float64, complex128, bool) {
+	var ph float64
+	var u complex128
+	if unit {
+		ph, u = phaseUnit(xk, xp)
+	} else {
+		ph = phase(xk, xp) // phaseUnit's angle, the same operations
+	}
 	hz := ph * hzPerLagRad
 	return hz, u, math.Abs(hz) <= d.tolHz[k]+slack
 }
 
-// phase is the angle of a·conj(b).
+// phase is the angle of a·conj(b) (short enough to be inlined into the chains of the full
+// analysis).
 func phase(a, b complex128) float64 {
-	return atan2(imag(a)*real(b)-real(a)*imag(b), real(a)*real(b)+imag(a)*imag(b))
+	c := a * complex(real(b), -imag(b))
+	return atan2(imag(c), real(c))
 }
 
-// atan2 is math.Atan2, with the same operations (the Cephes method of math.Atan) written out in
-// one function for the common case of two finite, non-zero arguments, so that the full analysis
-// does not pay for the special cases and three nested calls six times per window; the other
-// cases go to math.Atan2.
+// atan2 is math.Atan2, with the same operations (the Cephes method of math.Atan: math's atan and
+// satan) written out in one function for the common case of two finite, non-zero arguments, so
+// that the full analysis does not pay for the special cases and three nested calls six times per
+// window; the other cases go to math.Atan2.
 func atan2(y, x float64) float64 {
-	const big = 1e300 // beyond it (and for NaN) math.Atan2 decides
+	const (
+		big      = 1e300                       // beyond it (and for NaN) math.Atan2 decides
+		morebits = 6.123233995736765886130e-17 // π/2 = PIO2 + morebits
+		tan3pio8 = 2.41421356237309504880      // tan(3π/8)
+	)
 	if y == 0 || x == 0 || !(math.Abs(y) < big && math.Abs(x) < big) {
 		return math.Atan2(y, x)
 	}
-	q := atan(y / x)
+	// q = atan(y/x), by its odd symmetry from |y/x|
+	t := y / x
+	neg := t < 0
+	if neg {
+		t = -t
+	}
+	var q float64
+	switch {
+	case t <= 0.66:
+		q = xatan(t)
+	case t > tan3pio8:
+		q = math.Pi/2 - xatan(1/t) + morebits
+	default:
+		q = math.Pi/4 + xatan((t-1)/(t+1)) + 0.5*morebits
+	}
+	if neg {
+		q = -q
+	}
 	if x < 0 {
 		if q <= 0 {
 			return q + math.Pi
@@ -1046,31 +1211,6 @@ func atan2(y, x float64) float64 {
 		return q - math.Pi
 	}
 	return q
-}
-
-// atan is math.Atan for a non-zero argument (math's atan and satan).
-func atan(x float64) float64 {
-	const (
-		morebits = 6.123233995736765886130e-17 // π/2 = PIO2 + morebits
-		tan3pio8 = 2.41421356237309504880      // tan(3π/8)
-	)
-	neg := x < 0
-	if neg {
-		x = -x
-	}
-	var z float64
-	switch {
-	case x <= 0.66:
-		z = xatan(x)
-	case x > tan3pio8:
-		z = math.Pi/2 - xatan(1/x) + morebits
-	default:
-		z = math.Pi/4 + xatan((x-1)/(x+1)) + 0.5*morebits
-	}
-	if neg {
-		return -z
-	}
-	return z
 }
 
 // xatan is math's xatan: atan(x) for 0 ≤ x ≤ 0.66.
@@ -1261,11 +1401,22 @@ func (d *Detector) step(h *hit) *run {
 			d.measureProbes(true)
 		}
 	}
+	return d.candTail()
+}
+
+// waiting reports whether the candidate r is too short to be confirmed yet (see step).
+func (r *run) waiting(minDur int64) bool {
+	return r.lastEnd-r.start() < minDur || r.windows < 3
+}
+
+// candTail is the end of step for a window just added to the candidate: the pending probes whose
+// samples are about to leave hist, then, once the candidate is long enough, the steadiness test
+// and the confirmation.
+func (d *Detector) candTail() *run {
 	if d.cand.pendN > 0 {
 		d.measureProbes(false)
 	}
-	start := d.cand.start()
-	if d.cand.lastEnd-start < d.minDur || d.cand.windows < 3 {
+	if d.cand.waiting(d.minDur) {
 		return &d.cand
 	}
 	if d.cand.pendN > 0 && d.cand.rhoAllMax < cleanRatio {

@@ -18,7 +18,8 @@ func (d *Detector) feed(pcm []int16) {
 			d.m += n
 			if d.m == subLen {
 				h := (*[subLen]float64)(d.hist[base:])
-				d.endSub(dcBlock(h, h, &d.dc))
+				es := [1]float64{dcBlock(h, h, &d.dc)}
+				d.closeSubs(es[:])
 			}
 		}
 		return
@@ -37,8 +38,10 @@ func (d *Detector) feed(pcm []int16) {
 	}
 }
 
-// histAhead is how many sub-blocks feedWhole writes to hist before it analyses the first of them.
-const histAhead = 7
+// histAhead is how many sub-blocks feedWhole writes to hist before it analyses the first of them:
+// enough for every sub-block a 20 ms frame of 160 samples completes, so that one call of each
+// kernel and one pass of closeSubs take the whole frame.
+const histAhead = 10
 
 // feedWhole closes the sub-block first, unless it is nil, and as many whole sub-blocks straight
 // from the 8 kHz input as make up histAhead in all, and returns the rest. The DC blocker runs over
@@ -56,8 +59,8 @@ func (d *Detector) feedWhole(first *[subLen]int16, pcm []int16) []int16 {
 	}
 	var es [histAhead]float64
 	dcBlock16N(first, pcm, n, &d.hist, int(d.nsub&(ringSize-1)), &es, &d.dc)
-	for _, e := range es[:k+n] {
-		d.endSub(e)
+	for i := 0; i < k+n; {
+		i += d.closeSubs(es[i : k+n])
 	}
 	return pcm[n*subLen:]
 }
@@ -77,8 +80,120 @@ func dcBlock16NGo(first *[subLen]int16, x []int16, n int, hist *[ringSize * subL
 	}
 }
 
+// closeSubs closes the first one or more of the sub-blocks whose energies after the DC blocker are
+// es, in order, and returns how many. Runs of the two common cases go through vector kernels that
+// do what endSub does for each of their windows, without its general checks and calls: the windows
+// inside a key press (steadyRun), and those of silence, noise and speech, which are silent or fail
+// analyseBins's first tests (quietRun). Any other sub-block goes through endSub.
+func (d *Detector) closeSubs(es []float64) int {
+	if !d.noNext && d.nsub >= winSubs+lagSubs-1 {
+		if d.chain == d.nsub+1 {
+			if n := d.steadyRun(es); n > 0 {
+				return n
+			}
+		}
+		if n := d.quietRun(es); n > 0 {
+			return n
+		}
+	}
+	d.endSub(es[0])
+	return 1
+}
+
+// quietRun closes the first sub-blocks whose energies after the DC blocker are es, one by one, for
+// as long as each window is silent, or follows on from the window before (its bins move on by one
+// sub-block: windowBins's first case) and fails analyseBins's first test or its raw relative peak,
+// and steadyRun has not taken it: nearly every window outside a key press. For each it does what
+// endSub, windowBins, analyse and decide would, with the same operations: quietWindows takes the
+// windows, and decides for most of those that fail (see there); the rest is decided here (see
+// failed). A window that passes both tests goes on through analyseBins and decide, and ends the
+// run. It returns how many sub-blocks it closed, 0 when the first window is not such a case.
+func (d *Detector) quietRun(es []float64) int {
+	n := 0
+	for n < len(es) {
+		var o runOut
+		n += quietWindows(d, es[n:], &o)
+		switch o.code {
+		case stopBefore:
+			return n
+		case stopPass:
+			var h hit
+			d.analyseBins(&h, d.nsub-1, o.ws, o.we)
+			d.decide(&h)
+			return n
+		}
+		d.failed() // stopFailed
+	}
+	return n
+}
+
+// quietWindowsGo is quietWindows in Go. It takes the windows that end with the sub-blocks whose
+// energies are es, one by one, as quietRun's case (see there): endSub's bookkeeping of the
+// sub-block and its silence gate, and for a window past the gate windowBins and analyseBins's
+// first two tests (the first with foldNext). It stops after a window that passes them, or that
+// fails with more for decide to do than count the window and a miss of the digit on and drop the
+// reference (failed), which o reports with what quietRun needs to finish the window; it does that
+// for the others.
+func quietWindowsGo(d *Detector, es []float64, o *runOut) int {
+	for i, e := range es {
+		j := d.nsub // the sub-block to close, the last of the window
+		if j&255 == 0 {
+			o.code = stopBefore // endSub's fresh window sum
+			return i
+		}
+		// endSub: the window sum (slot is not old), the silence gate, the bookkeeping
+		slot, old := j&(ringSize-1), (j-winSubs)&(ringSize-1)
+		w := d.winE + e - d.ringE[old]
+		we := w // windowEnergy's max(winE, 1e-9)
+		if we < 1e-9 {
+			we = 1e-9
+		}
+		silent := 2*winLen*we < d.pMin*0.5
+		if !silent && (d.winXOf != j-1 || d.rotOf != j || d.winXN >= 255) {
+			o.code = stopBefore // windowBins's other cases
+			return i
+		}
+		d.ringE[slot] = e
+		d.winE = w
+		d.m = 0
+		d.nsub = j + 1
+		if silent {
+			d.binOf[slot] = -1
+		} else {
+			d.chain = -1 // steadyRun did not take the window
+			lim := [2]float64{d.pMin * 0.5, 0.3 * winLen * we * minRatioAll}
+			pass := foldNext((*[subLen]float64)(d.hist[slot*subLen:]), &d.bins, int(slot), int(old), &lim)
+			d.rotOf, d.binOf[slot] = j+1, j
+			d.winXN++
+			d.winXOf = j
+			o.we, o.ws = we, (j-winSubs+1)*subLen
+			// analyseBins's first two tests: the cheap one (foldNext), and the raw relative peak,
+			// which like it fails the window at once
+			if pass && d.winArg[2] <= 1 && d.winArg[3] <= 1 {
+				o.code = stopPass
+				return i + 1
+			}
+		}
+		// decide for a window that failed: failed, unless all it has to do is count the window
+		// and a miss of the digit on that does not end it (failed's test, its terms rearranged:
+		// (nsub − winSubs)·subLen + winLen − lastEnd ≥ maxGap + winLen), and drop the reference
+		if d.cand.active || d.cur.active && d.nsub*subLen >= d.cur.lastEnd+d.maxGap+winLen {
+			o.code = stopFailed
+			return i + 1
+		}
+		d.stats.windows++
+		if d.cur.active {
+			d.cur.misses++
+		}
+		d.ref.valid = false
+	}
+	o.code = stopBefore
+	return len(es)
+}
+
 // endSub closes the sub-block just completed, whose energy after the DC blocker is e: the window
-// sum, and the analysis of the window that ends with it.
+// sum, and the analysis of the window that ends with it. It is the general case, for the windows
+// closeSubs does not take in a run, and the reference for the runs (see Detector.noNext).
 func (d *Detector) endSub(e float64) {
 	slot := d.nsub & (ringSize - 1)
 	d.ringE[slot] = e
@@ -104,22 +219,8 @@ func (d *Detector) endSub(e float64) {
 			e = 1e-9
 		}
 		if 2*winLen*e < d.pMin*0.5 {
-			// Silence: analyse would reject the window at once (see the silence gate there), so
-			// this is decide for a window that failed before steadyWindow.
-			d.stats.windows++
-			if d.cur.active {
-				d.cur.misses++
-				if (d.nsub-winSubs)*subLen+winLen-d.cur.lastEnd >= d.maxGap+winLen {
-					d.endCur()
-				}
-			}
-			if d.cand.active {
-				d.cand = run{}
-			}
-			d.ref.valid = false
-			return
-		}
-		if d.chain == d.nsub && !d.noNext && d.steadyNext(e) {
+			// Silence: analyse would reject the window at once (see the silence gate there).
+			d.failed()
 			return
 		}
 		d.chain = -1
@@ -127,6 +228,22 @@ func (d *Detector) endSub(e float64) {
 		d.analyse(&h)
 		d.decide(&h)
 	}
+}
+
+// failed is decide for a window that failed before steadyWindow: no test passed, so the
+// reference cannot have been used for it (renewRef drops it) and nothing is added to a run.
+func (d *Detector) failed() {
+	d.stats.windows++
+	if d.cur.active {
+		d.cur.misses++
+		if (d.nsub-winSubs)*subLen+winLen-d.cur.lastEnd >= d.maxGap+winLen {
+			d.endCur()
+		}
+	}
+	if d.cand.active {
+		d.cand = run{}
+	}
+	d.ref.valid = false
 }
 
 // DC blocker y[n] = x[n] − x[n−1] + p·y[n−1]: a zero at DC and a pole at p (−3 dB at 6.4 Hz;
@@ -246,6 +363,20 @@ func foldStepGo(x *[subLen]float64, b *bins, slot, old int) {
 	windowStepGo(&b.winRe, &b.winIm, &b.winP, &b.ringRe[slot], &b.ringIm[slot], &b.ringRe[old], &b.ringIm[old], &b.winPeak, &b.winArg)
 }
 
+// foldNext is foldStep, then analyseBins's first test on the window, for the Go versions of the
+// kernels that take runs of windows (quietWindowsGo, steadyWindowsGo).
+func foldNext(x *[subLen]float64, b *bins, slot, old int, lim *[2]float64) bool {
+	foldStep(x, b, slot, old)
+	return quick(b.winPeak[0], b.winPeak[1], lim)
+}
+
+// quick is analyseBins's first test: whether a window whose strongest row and column have powers
+// maxR and maxC is worth analysing, with lim[0] = pMin/2 (each tone must come near the level
+// floor) and lim[1] the bound on the pair's share of the window's energy (see analyseBins).
+func quick(maxR, maxC float64, lim *[2]float64) bool {
+	return !(maxR < lim[0] || maxC < lim[0] || 2*(maxR+maxC) < lim[1])
+}
+
 // windowStepGo moves a window's DFT (re, im) on by one sub-block, adding the DFT of the one
 // entering and removing that of the one leaving, sets p to its power, and sets peak and arg as
 // peaks does.
@@ -282,16 +413,21 @@ func peaks(p *[8]float64) (peak [4]float64, arg [4]int) {
 	return peak, arg
 }
 
-// lagged returns tone k's DFT value over the window lagLen samples before the one ending with
-// sub-block last (whose sub-block DFTs must have been computed).
-func (d *Detector) lagged(last int64, k int) complex128 {
-	var re, im float64
+// lagged returns the DFT values of tones r and c over the window lagLen samples before the one
+// ending with sub-block last (whose sub-block DFTs must have been computed), each summed from the
+// newest sub-block to the oldest.
+func (d *Detector) lagged(last int64, r, c int) (xr, xc complex128) {
+	r, c = r&7, c&7 // (r, c < 8 already: the mask spares the bounds checks in the loop)
+	var rr, ri, cr, ci float64
 	for i := int64(lagSubs); i < lagSubs+winSubs; i++ {
 		o := (last - i) & (ringSize - 1)
-		re += d.ringRe[o][k]
-		im += d.ringIm[o][k]
+		re, im := &d.ringRe[o], &d.ringIm[o]
+		rr += re[r]
+		ri += im[r]
+		cr += re[c]
+		ci += im[c]
 	}
-	return complex(re, im)
+	return complex(rr, ri), complex(cr, ci)
 }
 
 // subBins computes, unless done already, the DFT of sub-block j at the eight tones, referenced

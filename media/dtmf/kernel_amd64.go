@@ -22,6 +22,14 @@ func bandState(x *[subLen]float64, s *[4]float64)
 //go:noescape
 func dcBlock16N(first *[subLen]int16, x []int16, n int, hist *[ringSize * subLen]float64, slot int, e *[histAhead]float64, st *[2]float64)
 
+// The two kernels that take runs of windows test useRunKernels instead (see there).
+
+//go:noescape
+func quietWindows(d *Detector, es []float64, o *runOut) int
+
+//go:noescape
+func steadyWindows(d *Detector, es []float64, on bool, o *runOut) int
+
 func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 
 func xgetbv() (eax uint32)
@@ -40,3 +48,32 @@ var useAVX2 = func() bool {
 	_, ebx7, _, _ := cpuid(7, 0)
 	return ebx7&(1<<5) != 0
 }()
+
+// useRunKernels is useAVX2 for quietWindows and steadyWindows: tests clear it to compare the two
+// with their Go versions while the other kernels, which those call, still run.
+var useRunKernels = useAVX2
+
+// runConsts holds the constants of quietWindows and steadyWindows: each is the value that the Go
+// versions' expression uses (Go folds 2*winLen and 0.3*winLen exactly, then converts them to
+// float64).
+type runConsts struct {
+	tiny     float64 // the floor of the window and band energies
+	gate     float64 // 2·winLen, the silence gate's factor
+	half     float64
+	share    float64 // 0.3·winLen, the cheap test's energy factor
+	minAll   float64 // minRatioAll
+	twoOverN float64
+	minBand  float64 // minRatioBand
+	relPeak  float64
+	level    float64 // steadyLevel
+	twist    float64 // steadyTwist
+	one      float64
+	winLen   float64
+	edge     float64 // run.add's 0.9
+}
+
+var runTab = runConsts{
+	tiny: 1e-9, gate: 2 * winLen, half: 0.5, share: 0.3 * winLen, minAll: minRatioAll,
+	twoOverN: twoOverN, minBand: minRatioBand, relPeak: relPeak, level: steadyLevel,
+	twist: steadyTwist, one: 1, winLen: winLen, edge: 0.9,
+}

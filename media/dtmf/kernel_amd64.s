@@ -3,7 +3,9 @@
 
 // The detector's vector kernels for x86-64 with AVX2 and FMA (see kernel_amd64.go). Each has a
 // Go version with the same arithmetic up to rounding, to which it jumps when useAVX2 is false;
-// tables come from Go (foldTab, dcTab, bandTab) so that the constants live in one place.
+// tables come from Go (foldTab, dcTab, bandTab, runTab) so that the constants live in one place.
+// The two that take runs of windows, quietWindows and steadyWindows, are their Go versions to the
+// bit, those calling the other kernels (and jump to them when useRunKernels is false).
 
 // func cpuid(leaf, sub uint32) (eax, ebx, ecx, edx uint32)
 TEXT ·cpuid(SB), NOSPLIT, $0-24
@@ -35,8 +37,9 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VFMADD231PD (512+n*64+32)(DX), Y1, iB
 
 // FOLDDFT is the body of foldDFT: the DFT at the eight tones of the sub-block at SI, with the
-// table at DX, into re at DI and im at R8, turned by the phasors at R9 (real parts) and R10
-// (imaginary parts), which it advances by one sub-block.
+// table at DX, into re at DI and im at R8 (and left in Y12, Y13 and Y14, Y15, for WINDOWSUMF),
+// turned by the phasors at R9 (real parts) and R10 (imaginary parts), which it advances by one
+// sub-block.
 #define FOLDDFT \
 	VMOVUPD 72(SI), Y0      /* x[9..12] */ \
 	VMOVUPD 104(SI), Y1     /* x[13..16] */ \
@@ -73,19 +76,19 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VMOVUPD 0(R10), Y2      /* b = ti */ \
 	VMOVUPD 32(R10), Y3 \
 	/* re = zr·a + zi·b */ \
-	VMULPD Y2, Y10, Y4 \
-	VFMADD231PD Y0, Y8, Y4 \
-	VMULPD Y3, Y11, Y5 \
-	VFMADD231PD Y1, Y9, Y5 \
-	VMOVUPD Y4, 0(DI) \
-	VMOVUPD Y5, 32(DI) \
+	VMULPD Y2, Y10, Y12 \
+	VFMADD231PD Y0, Y8, Y12 \
+	VMULPD Y3, Y11, Y13 \
+	VFMADD231PD Y1, Y9, Y13 \
+	VMOVUPD Y12, 0(DI) \
+	VMOVUPD Y13, 32(DI) \
 	/* im = zr·b − zi·a */ \
-	VMULPD Y0, Y10, Y4 \
-	VFMSUB231PD Y2, Y8, Y4 \
-	VMULPD Y1, Y11, Y5 \
-	VFMSUB231PD Y3, Y9, Y5 \
-	VMOVUPD Y4, 0(R8) \
-	VMOVUPD Y5, 32(R8) \
+	VMULPD Y0, Y10, Y14 \
+	VFMSUB231PD Y2, Y8, Y14 \
+	VMULPD Y1, Y11, Y15 \
+	VFMSUB231PD Y3, Y9, Y15 \
+	VMOVUPD Y14, 0(R8) \
+	VMOVUPD Y15, 32(R8) \
 	/* phasor times e^{-jw·subLen}: a' = a·sr − b·si, b' = a·si + b·sr */ \
 	VMOVUPD 1024(DX), Y6    /* sr */ \
 	VMOVUPD 1056(DX), Y7 \
@@ -104,9 +107,11 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VMOVUPD Y4, 0(R10) \
 	VMOVUPD Y5, 32(R10)
 
-// WINDOWSTEP is the body of windowStep, with its arguments re, im, p, inRe, inIm, outRe, outIm,
-// peak and arg in DI, SI, DX, R8…R13.
-#define WINDOWSTEP \
+// WINDOWSUM is the first part of windowStep, with its arguments re, im, p, inRe, inIm, outRe,
+// outIm, peak and arg in DI, SI, DX, R8…R13: the window sums, their powers (left in Y0 for the
+// rows and Y1 for the columns, and stored) and the largest power of each group (broadcast in Y2
+// and Y3, and stored to peak[0:2]).
+#define WINDOWSUM \
 	VMOVUPD 0(R8), Y0 \
 	VMOVUPD 32(R8), Y1 \
 	VMOVUPD 0(R9), Y2 \
@@ -115,6 +120,20 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VSUBPD 32(R10), Y1, Y1 \
 	VSUBPD 0(R11), Y2, Y2 \
 	VSUBPD 32(R11), Y3, Y3 \
+	WINDOWREST
+
+// WINDOWSUMF is WINDOWSUM right after FOLDDFT, the sub-block entering the window taken from the
+// registers FOLDDFT leaves it in rather than from memory (R8 and R9 are not read).
+#define WINDOWSUMF \
+	VSUBPD 0(R10), Y12, Y0 \
+	VSUBPD 32(R10), Y13, Y1 \
+	VSUBPD 0(R11), Y14, Y2 \
+	VSUBPD 32(R11), Y15, Y3 \
+	WINDOWREST
+
+// WINDOWREST is the rest of WINDOWSUM, from the differences of the entering and leaving
+// sub-blocks in Y0…Y3.
+#define WINDOWREST \
 	VADDPD 0(DI), Y0, Y0 \
 	VADDPD 32(DI), Y1, Y1 \
 	VADDPD 0(SI), Y2, Y2 \
@@ -141,7 +160,12 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VMAXPD Y4, Y2, Y2 \
 	VMAXPD Y5, Y3, Y3 \
 	VMOVSD X2, 0(R12) \
-	VMOVSD X3, 8(R12) \
+	VMOVSD X3, 8(R12)
+
+// PEAKS is the rest of windowStep, after WINDOWSUM: the first tone at the largest power, the
+// largest power below it and the number of tones within relPeakRaw of it, in each group. It uses
+// AX.
+#define PEAKS \
 	/* the first tone at the largest power */ \
 	VCMPPD $0, Y2, Y0, Y4   /* p == max */ \
 	VMOVMSKPD Y4, AX \
@@ -176,6 +200,11 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-4
 	VMOVMSKPD Y5, AX \
 	POPCNTQ AX, AX \
 	MOVQ AX, 24(R13)
+
+// WINDOWSTEP is the body of windowStep (WINDOWSUM, PEAKS).
+#define WINDOWSTEP \
+	WINDOWSUM \
+	PEAKS
 
 // func foldDFT(x *[17]float64, re, im, tr, ti *[8]float64)
 //
@@ -227,7 +256,8 @@ TEXT ·foldStep(SB), NOSPLIT, $0-32
 	LEAQ bins_winP(CX), DX
 	LEAQ bins_winPeak(CX), R12
 	LEAQ bins_winArg(CX), R13
-	WINDOWSTEP
+	WINDOWSUMF
+	PEAKS
 	VZEROUPPER
 	RET
 foldStepGo:
@@ -255,6 +285,158 @@ TEXT ·windowStep(SB), NOSPLIT, $0-72
 windowStepGo:
 	JMP ·windowStepGo(SB)
 
+// BANDBLOCK is the body of bandBlock: the sub-block at SI through the band filter from the state
+// at DI, which it updates, with the table at DX; the energy of the outputs ends in X0. It uses
+// Y0…Y12.
+#define BANDBLOCK \
+	VXORPD Y0, Y0, Y0 \
+	VXORPD Y1, Y1, Y1 \
+	VXORPD Y2, Y2, Y2 \
+	VXORPD Y3, Y3, Y3 \
+	VXORPD Y4, Y4, Y4 \
+	VXORPD Y5, Y5, Y5 \
+	VXORPD Y6, Y6, Y6 \
+	VXORPD Y7, Y7, Y7 \
+	VXORPD Y8, Y8, Y8 \
+	VXORPD Y9, Y9, Y9 \
+	VXORPD Y10, Y10, Y10 \
+	VXORPD Y11, Y11, Y11 \
+	VBROADCASTSD 0(DI), Y12 \
+	VFMADD231PD 2720(DX), Y12, Y0 \
+	VFMADD231PD 2752(DX), Y12, Y1 \
+	VFMADD231PD 2784(DX), Y12, Y2 \
+	VFMADD231PD 2816(DX), Y12, Y3 \
+	VFMADD231PD 2848(DX), Y12, Y4 \
+	VFMADD231PD 3360(DX), Y12, Y10 \
+	VBROADCASTSD 8(DI), Y12 \
+	VFMADD231PD 2880(DX), Y12, Y5 \
+	VFMADD231PD 2912(DX), Y12, Y6 \
+	VFMADD231PD 2944(DX), Y12, Y7 \
+	VFMADD231PD 2976(DX), Y12, Y8 \
+	VFMADD231PD 3008(DX), Y12, Y9 \
+	VFMADD231PD 3392(DX), Y12, Y11 \
+	VBROADCASTSD 16(DI), Y12 \
+	VFMADD231PD 3040(DX), Y12, Y0 \
+	VFMADD231PD 3072(DX), Y12, Y1 \
+	VFMADD231PD 3104(DX), Y12, Y2 \
+	VFMADD231PD 3136(DX), Y12, Y3 \
+	VFMADD231PD 3168(DX), Y12, Y4 \
+	VFMADD231PD 3424(DX), Y12, Y10 \
+	VBROADCASTSD 24(DI), Y12 \
+	VFMADD231PD 3200(DX), Y12, Y5 \
+	VFMADD231PD 3232(DX), Y12, Y6 \
+	VFMADD231PD 3264(DX), Y12, Y7 \
+	VFMADD231PD 3296(DX), Y12, Y8 \
+	VFMADD231PD 3328(DX), Y12, Y9 \
+	VFMADD231PD 3456(DX), Y12, Y11 \
+	VBROADCASTSD 0(SI), Y12 \
+	VFMADD231PD 0(DX), Y12, Y0 \
+	VFMADD231PD 32(DX), Y12, Y1 \
+	VFMADD231PD 64(DX), Y12, Y2 \
+	VFMADD231PD 96(DX), Y12, Y3 \
+	VFMADD231PD 128(DX), Y12, Y4 \
+	VFMADD231PD 3488(DX), Y12, Y10 \
+	VBROADCASTSD 8(SI), Y12 \
+	VFMADD231PD 160(DX), Y12, Y5 \
+	VFMADD231PD 192(DX), Y12, Y6 \
+	VFMADD231PD 224(DX), Y12, Y7 \
+	VFMADD231PD 256(DX), Y12, Y8 \
+	VFMADD231PD 288(DX), Y12, Y9 \
+	VFMADD231PD 3520(DX), Y12, Y11 \
+	VBROADCASTSD 16(SI), Y12 \
+	VFMADD231PD 320(DX), Y12, Y0 \
+	VFMADD231PD 352(DX), Y12, Y1 \
+	VFMADD231PD 384(DX), Y12, Y2 \
+	VFMADD231PD 416(DX), Y12, Y3 \
+	VFMADD231PD 448(DX), Y12, Y4 \
+	VFMADD231PD 3552(DX), Y12, Y10 \
+	VBROADCASTSD 24(SI), Y12 \
+	VFMADD231PD 480(DX), Y12, Y5 \
+	VFMADD231PD 512(DX), Y12, Y6 \
+	VFMADD231PD 544(DX), Y12, Y7 \
+	VFMADD231PD 576(DX), Y12, Y8 \
+	VFMADD231PD 608(DX), Y12, Y9 \
+	VFMADD231PD 3584(DX), Y12, Y11 \
+	VBROADCASTSD 32(SI), Y12 \
+	VFMADD231PD 672(DX), Y12, Y1 \
+	VFMADD231PD 704(DX), Y12, Y2 \
+	VFMADD231PD 736(DX), Y12, Y3 \
+	VFMADD231PD 768(DX), Y12, Y4 \
+	VFMADD231PD 3616(DX), Y12, Y10 \
+	VBROADCASTSD 40(SI), Y12 \
+	VFMADD231PD 832(DX), Y12, Y6 \
+	VFMADD231PD 864(DX), Y12, Y7 \
+	VFMADD231PD 896(DX), Y12, Y8 \
+	VFMADD231PD 928(DX), Y12, Y9 \
+	VFMADD231PD 3648(DX), Y12, Y11 \
+	VBROADCASTSD 48(SI), Y12 \
+	VFMADD231PD 992(DX), Y12, Y1 \
+	VFMADD231PD 1024(DX), Y12, Y2 \
+	VFMADD231PD 1056(DX), Y12, Y3 \
+	VFMADD231PD 1088(DX), Y12, Y4 \
+	VFMADD231PD 3680(DX), Y12, Y10 \
+	VBROADCASTSD 56(SI), Y12 \
+	VFMADD231PD 1152(DX), Y12, Y6 \
+	VFMADD231PD 1184(DX), Y12, Y7 \
+	VFMADD231PD 1216(DX), Y12, Y8 \
+	VFMADD231PD 1248(DX), Y12, Y9 \
+	VFMADD231PD 3712(DX), Y12, Y11 \
+	VBROADCASTSD 64(SI), Y12 \
+	VFMADD231PD 1344(DX), Y12, Y2 \
+	VFMADD231PD 1376(DX), Y12, Y3 \
+	VFMADD231PD 1408(DX), Y12, Y4 \
+	VFMADD231PD 3744(DX), Y12, Y10 \
+	VBROADCASTSD 72(SI), Y12 \
+	VFMADD231PD 1504(DX), Y12, Y7 \
+	VFMADD231PD 1536(DX), Y12, Y8 \
+	VFMADD231PD 1568(DX), Y12, Y9 \
+	VFMADD231PD 3776(DX), Y12, Y11 \
+	VBROADCASTSD 80(SI), Y12 \
+	VFMADD231PD 1664(DX), Y12, Y2 \
+	VFMADD231PD 1696(DX), Y12, Y3 \
+	VFMADD231PD 1728(DX), Y12, Y4 \
+	VFMADD231PD 3808(DX), Y12, Y10 \
+	VBROADCASTSD 88(SI), Y12 \
+	VFMADD231PD 1824(DX), Y12, Y7 \
+	VFMADD231PD 1856(DX), Y12, Y8 \
+	VFMADD231PD 1888(DX), Y12, Y9 \
+	VFMADD231PD 3840(DX), Y12, Y11 \
+	VBROADCASTSD 96(SI), Y12 \
+	VFMADD231PD 2016(DX), Y12, Y3 \
+	VFMADD231PD 2048(DX), Y12, Y4 \
+	VFMADD231PD 3872(DX), Y12, Y10 \
+	VBROADCASTSD 104(SI), Y12 \
+	VFMADD231PD 2176(DX), Y12, Y8 \
+	VFMADD231PD 2208(DX), Y12, Y9 \
+	VFMADD231PD 3904(DX), Y12, Y11 \
+	VBROADCASTSD 112(SI), Y12 \
+	VFMADD231PD 2336(DX), Y12, Y3 \
+	VFMADD231PD 2368(DX), Y12, Y4 \
+	VFMADD231PD 3936(DX), Y12, Y10 \
+	VBROADCASTSD 120(SI), Y12 \
+	VFMADD231PD 2496(DX), Y12, Y8 \
+	VFMADD231PD 2528(DX), Y12, Y9 \
+	VFMADD231PD 3968(DX), Y12, Y11 \
+	VBROADCASTSD 128(SI), Y12 \
+	VFMADD231PD 2688(DX), Y12, Y4 \
+	VFMADD231PD 4000(DX), Y12, Y10 \
+	VADDPD Y5, Y0, Y0 \
+	VADDPD Y6, Y1, Y1 \
+	VADDPD Y7, Y2, Y2 \
+	VADDPD Y8, Y3, Y3 \
+	VADDPD Y9, Y4, Y4 \
+	VADDPD Y11, Y10, Y10 \
+	VMOVUPD Y10, 0(DI) \
+	VMULPD Y0, Y0, Y0 \
+	VFMADD231PD Y1, Y1, Y0 \
+	VFMADD231PD Y2, Y2, Y0 \
+	VFMADD231PD Y3, Y3, Y0 \
+	VFMADD231PD Y4, Y4, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPD X1, X0, X0 \
+	VPERMILPD $1, X0, X1 \
+	VADDSD X1, X0, X0
+
 // func bandBlock(x *[17]float64, s *[4]float64) float64
 //
 // bandBlockGo over a whole sub-block as one linear map (see bandTable): the outputs g = T·x + C·s
@@ -267,153 +449,7 @@ TEXT ·bandBlock(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI
 	MOVQ s+8(FP), DI
 	LEAQ ·bandTab(SB), DX
-	VXORPD Y0, Y0, Y0
-	VXORPD Y1, Y1, Y1
-	VXORPD Y2, Y2, Y2
-	VXORPD Y3, Y3, Y3
-	VXORPD Y4, Y4, Y4
-	VXORPD Y5, Y5, Y5
-	VXORPD Y6, Y6, Y6
-	VXORPD Y7, Y7, Y7
-	VXORPD Y8, Y8, Y8
-	VXORPD Y9, Y9, Y9
-	VXORPD Y10, Y10, Y10
-	VXORPD Y11, Y11, Y11
-	VBROADCASTSD 0(DI), Y12
-	VFMADD231PD 2720(DX), Y12, Y0
-	VFMADD231PD 2752(DX), Y12, Y1
-	VFMADD231PD 2784(DX), Y12, Y2
-	VFMADD231PD 2816(DX), Y12, Y3
-	VFMADD231PD 2848(DX), Y12, Y4
-	VFMADD231PD 3360(DX), Y12, Y10
-	VBROADCASTSD 8(DI), Y12
-	VFMADD231PD 2880(DX), Y12, Y5
-	VFMADD231PD 2912(DX), Y12, Y6
-	VFMADD231PD 2944(DX), Y12, Y7
-	VFMADD231PD 2976(DX), Y12, Y8
-	VFMADD231PD 3008(DX), Y12, Y9
-	VFMADD231PD 3392(DX), Y12, Y11
-	VBROADCASTSD 16(DI), Y12
-	VFMADD231PD 3040(DX), Y12, Y0
-	VFMADD231PD 3072(DX), Y12, Y1
-	VFMADD231PD 3104(DX), Y12, Y2
-	VFMADD231PD 3136(DX), Y12, Y3
-	VFMADD231PD 3168(DX), Y12, Y4
-	VFMADD231PD 3424(DX), Y12, Y10
-	VBROADCASTSD 24(DI), Y12
-	VFMADD231PD 3200(DX), Y12, Y5
-	VFMADD231PD 3232(DX), Y12, Y6
-	VFMADD231PD 3264(DX), Y12, Y7
-	VFMADD231PD 3296(DX), Y12, Y8
-	VFMADD231PD 3328(DX), Y12, Y9
-	VFMADD231PD 3456(DX), Y12, Y11
-	VBROADCASTSD 0(SI), Y12
-	VFMADD231PD 0(DX), Y12, Y0
-	VFMADD231PD 32(DX), Y12, Y1
-	VFMADD231PD 64(DX), Y12, Y2
-	VFMADD231PD 96(DX), Y12, Y3
-	VFMADD231PD 128(DX), Y12, Y4
-	VFMADD231PD 3488(DX), Y12, Y10
-	VBROADCASTSD 8(SI), Y12
-	VFMADD231PD 160(DX), Y12, Y5
-	VFMADD231PD 192(DX), Y12, Y6
-	VFMADD231PD 224(DX), Y12, Y7
-	VFMADD231PD 256(DX), Y12, Y8
-	VFMADD231PD 288(DX), Y12, Y9
-	VFMADD231PD 3520(DX), Y12, Y11
-	VBROADCASTSD 16(SI), Y12
-	VFMADD231PD 320(DX), Y12, Y0
-	VFMADD231PD 352(DX), Y12, Y1
-	VFMADD231PD 384(DX), Y12, Y2
-	VFMADD231PD 416(DX), Y12, Y3
-	VFMADD231PD 448(DX), Y12, Y4
-	VFMADD231PD 3552(DX), Y12, Y10
-	VBROADCASTSD 24(SI), Y12
-	VFMADD231PD 480(DX), Y12, Y5
-	VFMADD231PD 512(DX), Y12, Y6
-	VFMADD231PD 544(DX), Y12, Y7
-	VFMADD231PD 576(DX), Y12, Y8
-	VFMADD231PD 608(DX), Y12, Y9
-	VFMADD231PD 3584(DX), Y12, Y11
-	VBROADCASTSD 32(SI), Y12
-	VFMADD231PD 672(DX), Y12, Y1
-	VFMADD231PD 704(DX), Y12, Y2
-	VFMADD231PD 736(DX), Y12, Y3
-	VFMADD231PD 768(DX), Y12, Y4
-	VFMADD231PD 3616(DX), Y12, Y10
-	VBROADCASTSD 40(SI), Y12
-	VFMADD231PD 832(DX), Y12, Y6
-	VFMADD231PD 864(DX), Y12, Y7
-	VFMADD231PD 896(DX), Y12, Y8
-	VFMADD231PD 928(DX), Y12, Y9
-	VFMADD231PD 3648(DX), Y12, Y11
-	VBROADCASTSD 48(SI), Y12
-	VFMADD231PD 992(DX), Y12, Y1
-	VFMADD231PD 1024(DX), Y12, Y2
-	VFMADD231PD 1056(DX), Y12, Y3
-	VFMADD231PD 1088(DX), Y12, Y4
-	VFMADD231PD 3680(DX), Y12, Y10
-	VBROADCASTSD 56(SI), Y12
-	VFMADD231PD 1152(DX), Y12, Y6
-	VFMADD231PD 1184(DX), Y12, Y7
-	VFMADD231PD 1216(DX), Y12, Y8
-	VFMADD231PD 1248(DX), Y12, Y9
-	VFMADD231PD 3712(DX), Y12, Y11
-	VBROADCASTSD 64(SI), Y12
-	VFMADD231PD 1344(DX), Y12, Y2
-	VFMADD231PD 1376(DX), Y12, Y3
-	VFMADD231PD 1408(DX), Y12, Y4
-	VFMADD231PD 3744(DX), Y12, Y10
-	VBROADCASTSD 72(SI), Y12
-	VFMADD231PD 1504(DX), Y12, Y7
-	VFMADD231PD 1536(DX), Y12, Y8
-	VFMADD231PD 1568(DX), Y12, Y9
-	VFMADD231PD 3776(DX), Y12, Y11
-	VBROADCASTSD 80(SI), Y12
-	VFMADD231PD 1664(DX), Y12, Y2
-	VFMADD231PD 1696(DX), Y12, Y3
-	VFMADD231PD 1728(DX), Y12, Y4
-	VFMADD231PD 3808(DX), Y12, Y10
-	VBROADCASTSD 88(SI), Y12
-	VFMADD231PD 1824(DX), Y12, Y7
-	VFMADD231PD 1856(DX), Y12, Y8
-	VFMADD231PD 1888(DX), Y12, Y9
-	VFMADD231PD 3840(DX), Y12, Y11
-	VBROADCASTSD 96(SI), Y12
-	VFMADD231PD 2016(DX), Y12, Y3
-	VFMADD231PD 2048(DX), Y12, Y4
-	VFMADD231PD 3872(DX), Y12, Y10
-	VBROADCASTSD 104(SI), Y12
-	VFMADD231PD 2176(DX), Y12, Y8
-	VFMADD231PD 2208(DX), Y12, Y9
-	VFMADD231PD 3904(DX), Y12, Y11
-	VBROADCASTSD 112(SI), Y12
-	VFMADD231PD 2336(DX), Y12, Y3
-	VFMADD231PD 2368(DX), Y12, Y4
-	VFMADD231PD 3936(DX), Y12, Y10
-	VBROADCASTSD 120(SI), Y12
-	VFMADD231PD 2496(DX), Y12, Y8
-	VFMADD231PD 2528(DX), Y12, Y9
-	VFMADD231PD 3968(DX), Y12, Y11
-	VBROADCASTSD 128(SI), Y12
-	VFMADD231PD 2688(DX), Y12, Y4
-	VFMADD231PD 4000(DX), Y12, Y10
-	VADDPD Y5, Y0, Y0
-	VADDPD Y6, Y1, Y1
-	VADDPD Y7, Y2, Y2
-	VADDPD Y8, Y3, Y3
-	VADDPD Y9, Y4, Y4
-	VADDPD Y11, Y10, Y10
-	VMOVUPD Y10, 0(DI)
-	VMULPD Y0, Y0, Y0
-	VFMADD231PD Y1, Y1, Y0
-	VFMADD231PD Y2, Y2, Y0
-	VFMADD231PD Y3, Y3, Y0
-	VFMADD231PD Y4, Y4, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VPERMILPD $1, X0, X1
-	VADDSD X1, X0, X0
+	BANDBLOCK
 	VMOVSD X0, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -615,3 +651,502 @@ TEXT ·bandState(SB), NOSPLIT, $0-16
 	RET
 bandStateGo:
 	JMP ·bandStateGo(SB)
+
+// WINSUM is the start of quietWindows and steadyWindows for the window that ends with sub-block
+// j = d.nsub, whose energy after the DC blocker is es[i], with d in R14, i in BX, j in CX (the
+// macros leave these three alone) and es's first element at AX: endSub's window sum
+// w = (winE + e) − ringE[old] (in X1, e in X0) and we = max(w, 1e-9) (in X2), and its silence
+// gate, to silent if the window is silent, having changed nothing.
+#define WINSUM(silent) \
+	VMOVSD (AX)(BX*8), X0 \
+	LEAQ -const_winSubs(CX), DX \
+	ANDQ $(const_ringSize-1), DX \
+	VMOVSD Detector_winE(R14), X1 \
+	VADDSD X0, X1, X1 \
+	VSUBSD Detector_ringE(R14)(DX*8), X1, X1 \
+	VMAXSD ·runTab+runConsts_tiny(SB), X1, X2 \
+	VMULSD ·runTab+runConsts_gate(SB), X2, X3 \
+	VMOVSD Detector_pMin(R14), X4 \
+	VMULSD ·runTab+runConsts_half(SB), X4, X4 \
+	VUCOMISD X4, X3 \
+	JCS  silent
+
+// CLOSESUB is endSub's bookkeeping of sub-block j after WINSUM: its energy, the window sum, and
+// the count of sub-blocks. It leaves j mod ringSize in SI.
+#define CLOSESUB \
+	MOVQ CX, SI \
+	ANDQ $(const_ringSize-1), SI   /* slot */ \
+	VMOVSD X0, Detector_ringE(R14)(SI*8) \
+	VMOVSD X1, Detector_winE(R14) \
+	MOVQ $0, Detector_m(R14) \
+	LEAQ 1(CX), AX \
+	MOVQ AX, Detector_nsub(R14)
+
+// OPENWIN is the rest of endSub for a window past the silence gate, after WINSUM: its
+// bookkeeping (CLOSESUB), the window's bins moved on by one sub-block (windowBins's first case:
+// FOLDDFT, WINDOWSUMF) and their bookkeeping, and we and ws to the runOut at out. It leaves the
+// powers in Y0 (rows) and Y1 (columns), and the largest of each group in X2 and X3.
+#define OPENWIN(out) \
+	CLOSESUB \
+	MOVQ out, AX \
+	VMOVSD X2, runOut_we(AX) \
+	LEAQ -(const_winSubs-1)(CX), R8 \
+	IMUL3Q $const_subLen, R8, R8 \
+	MOVQ R8, runOut_ws(AX) \
+	MOVQ SI, AX \
+	SHLQ $6, AX                    /* 64 bytes per sub-block of eight tones */ \
+	IMUL3Q $(const_subLen*8), SI, SI \
+	LEAQ Detector_hist(R14)(SI*1), SI \
+	LEAQ ·foldTab(SB), DX \
+	LEAQ (Detector_bins+bins_ringRe)(R14)(AX*1), DI \
+	LEAQ (Detector_bins+bins_ringIm)(R14)(AX*1), R8 \
+	LEAQ (Detector_bins+bins_rotRe)(R14), R9 \
+	LEAQ (Detector_bins+bins_rotIm)(R14), R10 \
+	FOLDDFT \
+	MOVQ DI, R8 \
+	LEAQ (bins_ringIm-bins_ringRe)(DI), R9 \
+	LEAQ -const_winSubs(CX), AX \
+	ANDQ $(const_ringSize-1), AX \
+	SHLQ $6, AX \
+	LEAQ (Detector_bins+bins_ringRe)(R14)(AX*1), R10 \
+	LEAQ (Detector_bins+bins_ringIm)(R14)(AX*1), R11 \
+	LEAQ (Detector_bins+bins_winRe)(R14), DI \
+	LEAQ (Detector_bins+bins_winIm)(R14), SI \
+	LEAQ (Detector_bins+bins_winP)(R14), DX \
+	LEAQ (Detector_bins+bins_winPeak)(R14), R12 \
+	LEAQ (Detector_bins+bins_winArg)(R14), R13 \
+	WINDOWSUMF \
+	LEAQ 1(CX), AX \
+	MOVQ AX, Detector_rotOf(R14) \
+	MOVQ CX, AX \
+	ANDQ $(const_ringSize-1), AX \
+	MOVQ CX, Detector_binOf(R14)(AX*8) \
+	INCQ Detector_winXN(R14) \
+	MOVQ CX, Detector_winXOf(R14)
+
+// CHEAPTEST is analyseBins's first test after OPENWIN (quick, with the limits the Go versions
+// compute: pMin·0.5 and 0.3·winLen·we·minRatioAll, we from the runOut at out): to fail if the
+// strongest row or column is below the first or twice their sum below the second.
+#define CHEAPTEST(fail, out) \
+	VMOVSD Detector_pMin(R14), X4 \
+	VMULSD ·runTab+runConsts_half(SB), X4, X4 \
+	VUCOMISD X4, X2 \
+	JCS  fail \
+	VUCOMISD X4, X3 \
+	JCS  fail \
+	MOVQ out, AX \
+	VMOVSD runOut_we(AX), X4 \
+	VMULSD ·runTab+runConsts_share(SB), X4, X4 \
+	VMULSD ·runTab+runConsts_minAll(SB), X4, X4 \
+	VADDSD X3, X2, X5 \
+	VADDSD X5, X5, X5 \
+	VUCOMISD X4, X5 \
+	JCS  fail
+
+// func quietWindows(d *Detector, es []float64, o *runOut) int
+//
+// quietWindowsGo, window after window, with the same operations in the same order (WINSUM, then
+// for a silent window CLOSESUB, else OPENWIN, CHEAPTEST, and PEAKS and the raw relative peak for a
+// window that passes them; then the failed window's decide). Register use and the absence of NaN
+// as in steadyWindows below.
+TEXT ·quietWindows(SB), NOSPLIT, $0-48
+	CMPB ·useRunKernels(SB), $0
+	JEQ  qwGo
+	MOVQ d+0(FP), R14
+	XORQ BX, BX
+qwLoop:
+	CMPQ BX, es_len+16(FP)
+	JGE  qwBefore
+	MOVQ Detector_nsub(R14), CX          // j, the sub-block to close
+	TESTQ $255, CX
+	JZ   qwBefore                        // endSub's fresh window sum
+	MOVQ es_base+8(FP), AX
+	WINSUM(qwSilent)
+	LEAQ -1(CX), AX
+	CMPQ AX, Detector_winXOf(R14)
+	JNE  qwBefore                        // the window before had no bins
+	CMPQ CX, Detector_rotOf(R14)
+	JNE  qwBefore                        // the phasors do not follow on
+	CMPQ Detector_winXN(R14), $255
+	JGE  qwBefore                        // windowBins's fresh sums
+	OPENWIN(o+32(FP))
+	MOVQ $-1, Detector_chain(R14)        // steadyRun did not take the window
+	CHEAPTEST(qwFail, o+32(FP))
+	PEAKS
+	CMPQ 16(R13), $1                     // analyseBins's raw relative peak, which fails the
+	JGT  qwFail                          // window at once like the first test
+	CMPQ 24(R13), $1
+	JGT  qwFail
+	MOVQ $const_stopPass, AX
+	JMP  qwTook
+qwSilent:
+	// endSub's silence gate: its bookkeeping, the sub-block without bins, and failed
+	CLOSESUB
+	MOVQ $-1, Detector_binOf(R14)(SI*8)
+qwFail:
+	// decide for a window that failed: Go's failed when there is a candidate to drop or the digit
+	// on ends (nsub·subLen ≥ lastEnd + maxGap + winLen); else count the window and a miss of the
+	// digit on, and drop the reference
+	CMPB (Detector_cand+run_active)(R14), $0
+	JNE  qwFailed
+	CMPB (Detector_cur+run_active)(R14), $0
+	JEQ  qwCount
+	LEAQ 1(CX), AX
+	IMUL3Q $const_subLen, AX, AX
+	MOVQ (Detector_cur+run_lastEnd)(R14), DX
+	ADDQ Detector_maxGap(R14), DX
+	ADDQ $const_winLen, DX
+	CMPQ AX, DX
+	JGE  qwFailed
+	INCQ (Detector_cur+run_misses)(R14)
+qwCount:
+	INCQ (Detector_stats+detectorStats_windows)(R14)
+	MOVB $0, (Detector_ref+steadyRef_valid)(R14)
+	INCQ BX
+	JMP  qwLoop
+qwFailed:
+	MOVQ $const_stopFailed, AX
+qwTook:
+	INCQ BX
+	JMP  qwOut
+qwBefore:
+	MOVQ $const_stopBefore, AX
+qwOut:
+	MOVQ o+32(FP), R8
+	MOVQ AX, runOut_code(R8)
+	MOVQ BX, ret+40(FP)
+	VZEROUPPER
+	RET
+qwGo:
+	JMP ·quietWindowsGo(SB)
+
+// ROUNDC is roundNonNeg(c·winLen) for c in X7 (0 ≤ c ≤ 1), into AX: 0 below a half, else the
+// integer part of c·winLen + 0.5. It uses X8, X9 and DX.
+#define ROUNDC \
+	VMULSD ·runTab+runConsts_winLen(SB), X7, X8 \
+	VADDSD ·runTab+runConsts_half(SB), X8, X9 \
+	VCVTTSD2SIQ X9, AX \
+	XORQ DX, DX \
+	VUCOMISD ·runTab+runConsts_half(SB), X8 \
+	CMOVQCS DX, AX
+
+// RUNADD is the start of run.add (and addSteady) for the run at offset R of d and a steady window
+// with band energy ratio rhoB in X4, powers pr, pc in X2, X3 and first sample runOut.ws (runOut at
+// R8): one more window, the largest ratio, c = rhoB/rhoMax (1 when rhoB is the largest, as rhoB
+// divided by itself is exactly: rhoB ≥ minRatioBand is not 0), and the tone's end estimate; on to
+// edge if c < 0.9 (a window at an edge of the tone, whose powers are not counted), with c in X7.
+#define RUNADD(R, edge) \
+	INCQ (R+run_windows)(R14) \
+	VMAXSD (R+run_rhoMax)(R14), X4, X6 \
+	VMOVSD X6, (R+run_rhoMax)(R14) \
+	VDIVSD X6, X4, X7 \
+	ROUNDC \
+	ADDQ runOut_ws(R8), AX \
+	MOVQ (R+run_lastEnd)(R14), DX \
+	CMPQ AX, DX \
+	CMOVQLT DX, AX \
+	MOVQ AX, (R+run_lastEnd)(R14) \
+	VUCOMISD ·runTab+runConsts_edge(SB), X7 \
+	JCS  edge
+
+// func steadyWindows(d *Detector, es []float64, on bool, o *runOut) int
+//
+// steadyWindowsGo, window after window, with the same operations in the same order: WINSUM,
+// OPENWIN, CHEAPTEST and PEAKS, steadyPowers (scalar, each complex product written out as Go
+// computes it), wideMargin, the energy shares with the band filter (BANDBLOCK) and bandSum, the
+// relative peak on the raw bins, and decide: addSteady for a window of the digit on, run.add and
+// the wait for more windows for the candidate's (RUNADD, ROUNDC: the same operations, with
+// conditional moves where Go branches). The constants come from runTab; the detector's fields by
+// their offsets (go_asm.h). R14 holds d, BX the sub-blocks taken, CX the sub-block being closed;
+// the macros leave them alone. Nothing it compares is NaN (every value comes from 16-bit samples
+// through finite sums, and every divisor is at least 1e-9 or a positive maximum).
+TEXT ·steadyWindows(SB), NOSPLIT, $0-56
+	CMPB ·useRunKernels(SB), $0
+	JEQ  swGo
+	MOVQ d+0(FP), R14
+	XORQ BX, BX
+
+swLoop:
+	CMPQ BX, es_len+16(FP)
+	JGE  swBefore
+	CMPQ (Detector_ref+steadyRef_n)(R14), $const_steadyRun
+	JGE  swBefore                        // the reference to renew
+	CMPQ Detector_winXN(R14), $255
+	JGE  swBefore                        // windowBins's fresh sums
+	MOVQ Detector_nsub(R14), CX          // j, the sub-block to close
+	TESTQ $255, CX
+	JZ   swBefore                        // endSub's fresh window sum
+	MOVQ es_base+8(FP), AX
+	WINSUM(swBefore)
+	OPENWIN(o+40(FP))
+	CHEAPTEST(swCheap, o+40(FP))
+	PEAKS
+	// the strongest tones must be the reference's pair, each clear of its group's others
+	CMPQ 16(R13), $1
+	JGT  swFull
+	CMPQ 24(R13), $1
+	JGT  swFull
+	MOVQ 0(R13), AX
+	CMPQ AX, (Detector_ref+steadyRef_r)(R14)
+	JNE  swFull
+	MOVQ 8(R13), AX
+	ADDQ $4, AX
+	CMPQ AX, (Detector_ref+steadyRef_c)(R14)
+	JNE  swFull
+
+	// steadyPowers(r, c, pw): pw = ws mod 8000 and m = dm·pw mod 8000, each by the reciprocal
+	// (ws ≥ 0, dm·pw < 2^26)
+	MOVQ o+40(FP), R8
+	MOVQ runOut_ws(R8), R9
+	MOVQ $0x4189374BC6A7EF9E, AX         // ⌈2^75 / 8000⌉
+	IMULQ R9
+	SARQ $11, DX
+	IMUL3Q $const_rate8, DX, DX
+	SUBQ DX, R9                          // pw
+	MOVL (Detector_ref+steadyRef_dm)(R14), AX
+	IMULQ AX, R9                         // dm·pw
+	MOVQ $0x4189374BC6A7EF9E, AX
+	IMULQ R9
+	SARQ $11, DX
+	IMUL3Q $const_rate8, DX, DX
+	SUBQ DX, R9                          // m
+	// t = turnHi[m>>6]·turnLo[m&63]
+	MOVQ R9, AX
+	SHRQ $6, AX
+	SHLQ $4, AX
+	LEAQ ·turnHi(SB), DX
+	VMOVSD 0(DX)(AX*1), X0               // a.re
+	VMOVSD 8(DX)(AX*1), X1               // a.im
+	ANDQ $63, R9
+	SHLQ $4, R9
+	LEAQ ·turnLo(SB), DX
+	VMOVSD 0(DX)(R9*1), X2               // b.re
+	VMOVSD 8(DX)(R9*1), X3               // b.im
+	VMULSD X2, X0, X4
+	VMULSD X3, X1, X5
+	VSUBSD X5, X4, X4                    // t.re = a.re·b.re − a.im·b.im
+	VMULSD X3, X0, X5
+	VMULSD X2, X1, X6
+	VADDSD X6, X5, X5                    // t.im = a.re·b.im + a.im·b.re
+	// v = conj(t)·hv: v.re = t.re·hv.re − (−t.im)·hv.im, v.im = t.re·hv.im + (−t.im)·hv.re
+	VMOVSD (Detector_ref+steadyRef_hv)(R14), X6
+	VMOVSD (Detector_ref+steadyRef_hv+8)(R14), X7
+	VMULSD X6, X4, X0
+	VMULSD X7, X5, X1
+	VADDSD X1, X0, X0                    // v.re
+	VMULSD X7, X4, X1
+	VMULSD X6, X5, X2
+	VSUBSD X2, X1, X1                    // v.im
+	// z = xr·conj(xc): z.re = ar·cr − ai·(−ci), z.im = ar·(−ci) + ai·cr
+	MOVQ (Detector_ref+steadyRef_r)(R14), AX
+	MOVQ (Detector_ref+steadyRef_c)(R14), DX
+	VMOVSD (Detector_bins+bins_winRe)(R14)(AX*8), X2
+	VMOVSD (Detector_bins+bins_winIm)(R14)(AX*8), X3
+	VMOVSD (Detector_bins+bins_winRe)(R14)(DX*8), X4
+	VMOVSD (Detector_bins+bins_winIm)(R14)(DX*8), X5
+	VMULSD X4, X2, X6
+	VMULSD X5, X3, X7
+	VADDSD X7, X6, X6                    // z.re
+	VMULSD X4, X3, X7
+	VMULSD X5, X2, X8
+	VSUBSD X8, X7, X7                    // z.im
+	// x = z.re·v.re − z.im·v.im; pr = k0·pR + k1·pC − k2·x, pc = k3·pC + k4·pR − k5·x
+	VMULSD X0, X6, X6
+	VMULSD X1, X7, X7
+	VSUBSD X7, X6, X6
+	VMOVSD (Detector_bins+bins_winP)(R14)(AX*8), X0   // pR
+	VMOVSD (Detector_bins+bins_winP)(R14)(DX*8), X1   // pC
+	VMULSD (Detector_ref+steadyRef_pk)(R14), X0, X2
+	VMULSD (Detector_ref+steadyRef_pk+8)(R14), X1, X3
+	VADDSD X3, X2, X2
+	VMULSD (Detector_ref+steadyRef_pk+16)(R14), X6, X3
+	VSUBSD X3, X2, X2                    // pr
+	VMULSD (Detector_ref+steadyRef_pk+24)(R14), X1, X3
+	VMULSD (Detector_ref+steadyRef_pk+32)(R14), X0, X4
+	VADDSD X4, X3, X3
+	VMULSD (Detector_ref+steadyRef_pk+40)(R14), X6, X4
+	VSUBSD X4, X3, X3                    // pc
+
+	// wideMargin
+	VMOVSD Detector_pMin(R14), X4
+	VMULSD ·runTab+runConsts_level(SB), X4, X4
+	VUCOMISD X4, X2
+	JCS  swFull
+	VUCOMISD X4, X3
+	JCS  swFull
+	VMULSD ·runTab+runConsts_twist(SB), X2, X5
+	VMULSD Detector_normalTwist(R14), X3, X6
+	VUCOMISD X6, X5
+	JHI  swFull
+	VMULSD ·runTab+runConsts_twist(SB), X3, X5
+	VMULSD Detector_revTwist(R14), X2, X6
+	VUCOMISD X6, X5
+	JHI  swFull
+
+	// the reference is used; rho = (pr+pc)·twoOverN / we
+	MOVQ CX, (Detector_ref+steadyRef_last)(R14)
+	INCQ (Detector_ref+steadyRef_n)(R14)
+	MOVQ o+40(FP), R8
+	VADDSD X3, X2, X4
+	VMULSD ·runTab+runConsts_twoOverN(SB), X4, X4
+	VDIVSD runOut_we(R8), X4, X4
+	VMOVSD X2, runOut_pr(R8)
+	VMOVSD X3, runOut_pc(R8)
+	VMOVSD X4, runOut_rho(R8)
+	VUCOMISD ·runTab+runConsts_minAll(SB), X4
+	JCS  swWeak
+
+	// the band filter over the sub-block, and the window's band energy (bandSum)
+	MOVQ CX, SI
+	ANDQ $(const_ringSize-1), SI
+	IMUL3Q $(const_subLen*8), SI, SI
+	LEAQ Detector_hist(R14)(SI*1), SI
+	LEAQ Detector_band(R14), DI
+	LEAQ ·bandTab(SB), DX
+	BANDBLOCK
+	MOVQ CX, AX
+	ANDQ $(const_ringSize-1), AX
+	VMOVSD X0, Detector_ringEB(R14)(AX*8)
+	LEAQ 1(CX), AX
+	MOVQ AX, Detector_bandSub(R14)
+	INCQ AX
+	MOVQ AX, Detector_chain(R14)
+	LEAQ -5(CX), AX
+	ANDQ $(const_ringSize-1), AX
+	VMOVSD Detector_ringEB(R14)(AX*8), X0
+	LEAQ -4(CX), AX
+	ANDQ $(const_ringSize-1), AX
+	VADDSD Detector_ringEB(R14)(AX*8), X0, X0
+	LEAQ -3(CX), AX
+	ANDQ $(const_ringSize-1), AX
+	VADDSD Detector_ringEB(R14)(AX*8), X0, X0
+	LEAQ -2(CX), AX
+	ANDQ $(const_ringSize-1), AX
+	VADDSD Detector_ringEB(R14)(AX*8), X0, X0
+	LEAQ -1(CX), AX
+	ANDQ $(const_ringSize-1), AX
+	VADDSD Detector_ringEB(R14)(AX*8), X0, X0
+	MOVQ CX, AX
+	ANDQ $(const_ringSize-1), AX
+	VADDSD Detector_ringEB(R14)(AX*8), X0, X0
+	VMAXSD ·runTab+runConsts_tiny(SB), X0, X0
+	// rhoB = (pr·gr + pc·gc)·twoOverN / eb
+	MOVQ o+40(FP), R8
+	VMOVSD runOut_pr(R8), X2
+	VMOVSD runOut_pc(R8), X3
+	VMULSD (Detector_ref+steadyRef_gr)(R14), X2, X4
+	VMULSD (Detector_ref+steadyRef_gc)(R14), X3, X5
+	VADDSD X5, X4, X4
+	VMULSD ·runTab+runConsts_twoOverN(SB), X4, X4
+	VDIVSD X0, X4, X4
+	VMOVSD X4, runOut_rhoB(R8)
+	VUCOMISD ·runTab+runConsts_minBand(SB), X4
+	JCS  swBand
+	// the relative peak on the raw bins
+	VMOVSD (Detector_bins+bins_winPeak+16)(R14), X5
+	VMULSD ·runTab+runConsts_relPeak(SB), X5, X5
+	VUCOMISD X2, X5
+	JHI  swPeak
+	VMOVSD (Detector_bins+bins_winPeak+24)(R14), X5
+	VMULSD ·runTab+runConsts_relPeak(SB), X5, X5
+	VUCOMISD X3, X5
+	JHI  swPeak
+	INCQ (Detector_stats+detectorStats_windows)(R14)
+	INCQ (Detector_stats+detectorStats_passed)(R14)
+	CMPB on+32(FP), $0
+	JEQ  swCand
+
+	// decide, for the digit on: addSteady(rhoB, pr, pc, ws)
+	RUNADD(Detector_cur, swNext)
+	INCQ (Detector_cur+run_n)(R14)
+	VMOVSD (Detector_cur+run_sumPr)(R14), X8
+	VADDSD X2, X8, X8
+	VMOVSD X8, (Detector_cur+run_sumPr)(R14)
+	VMOVSD (Detector_cur+run_sumPc)(R14), X8
+	VADDSD X3, X8, X8
+	VMOVSD X8, (Detector_cur+run_sumPc)(R14)
+swNext:
+	INCQ BX
+	JMP  swLoop
+
+swCand:
+	// decide, for the candidate: step, which adds the window (run.add of a steady window: no
+	// frequencies, no probes), and waits for more unless it has pending probes or is long enough,
+	// when steadyRun does the rest (candTail)
+	RUNADD(Detector_cand, swCandTail)
+	VMOVSD runOut_rho(R8), X6
+	VMAXSD (Detector_cand+run_rhoAllMax)(R14), X6, X6
+	VMOVSD X6, (Detector_cand+run_rhoAllMax)(R14)
+	CMPQ (Detector_cand+run_n)(R14), $0
+	JNE  swCandN
+	VMOVSD X2, (Detector_cand+run_minPr)(R14)
+	VMOVSD X2, (Detector_cand+run_maxPr)(R14)
+	VMOVSD X3, (Detector_cand+run_minPc)(R14)
+	VMOVSD X3, (Detector_cand+run_maxPc)(R14)
+swCandN:
+	INCQ (Detector_cand+run_n)(R14)
+	VMOVSD (Detector_cand+run_sumPr)(R14), X8
+	VADDSD X2, X8, X8
+	VMOVSD X8, (Detector_cand+run_sumPr)(R14)
+	VMOVSD (Detector_cand+run_sumPc)(R14), X8
+	VADDSD X3, X8, X8
+	VMOVSD X8, (Detector_cand+run_sumPc)(R14)
+	// minPr, maxPr (run.add's if pr < minPr … else if pr > maxPr: as minPr ≤ maxPr, at most one
+	// of the two moves, so they can be taken apart), and minPc, maxPc
+	VMINSD (Detector_cand+run_minPr)(R14), X2, X8
+	VMOVSD X8, (Detector_cand+run_minPr)(R14)
+	VMAXSD (Detector_cand+run_maxPr)(R14), X2, X8
+	VMOVSD X8, (Detector_cand+run_maxPr)(R14)
+	VMINSD (Detector_cand+run_minPc)(R14), X3, X8
+	VMOVSD X8, (Detector_cand+run_minPc)(R14)
+	VMAXSD (Detector_cand+run_maxPc)(R14), X3, X8
+	VMOVSD X8, (Detector_cand+run_maxPc)(R14)
+swCandTail:
+	CMPQ (Detector_cand+run_pendN)(R14), $0
+	JNE  swCandStop
+	// start(): firstWS + winLen − roundNonNeg(c·winLen), c = min(1, firstRho/rhoMax) (rhoMax > 0)
+	VMOVSD (Detector_cand+run_firstRho)(R14), X8
+	VDIVSD (Detector_cand+run_rhoMax)(R14), X8, X8
+	VMINSD ·runTab+runConsts_one(SB), X8, X7
+	ROUNDC
+	MOVQ (Detector_cand+run_firstWS)(R14), DX
+	ADDQ $const_winLen, DX
+	SUBQ AX, DX
+	MOVQ (Detector_cand+run_lastEnd)(R14), AX
+	SUBQ DX, AX
+	CMPQ AX, Detector_minDur(R14)
+	JLT  swNext                          // not long enough yet
+	CMPQ (Detector_cand+run_windows)(R14), $3
+	JLT  swNext
+swCandStop:
+	MOVQ $const_stopCand, AX
+	JMP  swTook
+
+swBefore:
+	MOVQ $const_stopBefore, AX
+	JMP  swOut
+swCheap:
+	MOVQ $const_stopCheap, AX
+	JMP  swTook
+swFull:
+	MOVQ $const_stopFull, AX
+	JMP  swTook
+swWeak:
+	MOVQ $const_stopWeak, AX
+	JMP  swTook
+swBand:
+	MOVQ $const_stopBand, AX
+	JMP  swTook
+swPeak:
+	MOVQ $const_stopPeak, AX
+	JMP  swTook
+swTook:
+	INCQ BX
+swOut:
+	MOVQ o+40(FP), R8
+	MOVQ AX, runOut_code(R8)
+	MOVQ BX, ret+48(FP)
+	VZEROUPPER
+	RET
+swGo:
+	JMP ·steadyWindowsGo(SB)

@@ -19,3 +19,9 @@ func bandState(x *[subLen]float64, s *[4]float64) { bandStateGo(x, s) }
 func dcBlock16N(first *[subLen]int16, x []int16, n int, hist *[ringSize * subLen]float64, slot int, e *[histAhead]float64, st *[2]float64) {
 	dcBlock16NGo(first, x, n, hist, slot, e, st)
 }
+
+func steadyWindows(d *Detector, es []float64, on bool, o *runOut) int {
+	return steadyWindowsGo(d, es, on, o)
+}
+
+func quietWindows(d *Detector, es []float64, o *runOut) int { return quietWindowsGo(d, es, o) }

@@ -15,6 +15,12 @@ func detectFull(cfg Config, pcm []int16, seed uint64) []Detection {
 
 // detectWith is detect with the detector set up by set first.
 func detectWith(cfg Config, pcm []int16, seed uint64, set func(*Detector)) []Detection {
+	out, _ := runWith(cfg, pcm, seed, set)
+	return out
+}
+
+// runWith is detectWith that also returns the detector, after the last sample.
+func runWith(cfg Config, pcm []int16, seed uint64, set func(*Detector)) ([]Detection, *Detector) {
 	d := New(cfg)
 	set(d)
 	rng := rand.New(rand.NewPCG(seed, 0xb10c))
@@ -24,7 +30,7 @@ func detectWith(cfg Config, pcm []int16, seed uint64, set func(*Detector)) []Det
 		out = d.ProcessEvents(out, pcm[:n])
 		pcm = pcm[n:]
 	}
-	return d.Flush(out)
+	return d.Flush(out), d
 }
 
 // eachSynthetic calls f with every synthetic and talk-down case of the conformance suite on
@@ -65,17 +71,18 @@ func TestSteadyShortcut(t *testing.T) {
 	})
 }
 
-// steadyNext computes what analyse, steadyWindow and decide would for the windows it takes, and
-// the steadiness probes give the same sums whenever they are measured: over every synthetic case
-// of the conformance suite and the talk-down cases, the detections (times, levels and
-// frequencies) are the same to the bit with steadyNext and deferred probes, and without either.
-func TestSteadyNext(t *testing.T) {
+// steadyRun and quietRun compute what endSub, analyse, steadyWindow and decide would for the
+// windows they take, and the steadiness probes give the same sums whenever they are measured: over
+// every synthetic case of the conformance suite and the talk-down cases, the detections (times,
+// levels and frequencies) and the window counters are the same to the bit with the runs and
+// deferred probes, and without either.
+func TestRuns(t *testing.T) {
 	eachSynthetic(t, func(name string, rate int, sig signal, seed uint64) {
 		cfg := Config{SampleRate: rate}
-		got := detect(cfg, sig.pcm, seed)
-		want := detectWith(cfg, sig.pcm, seed, func(d *Detector) { d.noNext, d.eagerProbes = true, true })
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: %v, want %v", name, got, want)
+		got, dg := runWith(cfg, sig.pcm, seed, func(*Detector) {})
+		want, dw := runWith(cfg, sig.pcm, seed, func(d *Detector) { d.noNext, d.eagerProbes = true, true })
+		if !slices.Equal(got, want) || dg.stats != dw.stats {
+			t.Errorf("%s: %v %+v, want %v %+v", name, got, dg.stats, want, dw.stats)
 		}
 	})
 }
