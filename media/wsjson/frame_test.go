@@ -93,19 +93,7 @@ func readServerFrames(r io.Reader) []serverFrame {
 // the test closes the server's end.
 func pipeConn(t testing.TB, bufSize int, in []byte) (*wsConn, <-chan []serverFrame) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, server := tcpPair(t)
 	frames := make(chan []serverFrame, 1)
 	go func() { frames <- readServerFrames(client) }()
 	go func() {
@@ -424,4 +412,25 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 		r.off = (r.off + c) % len(r.data)
 	}
 	return n, nil
+}
+
+// tcpPair returns both ends of a loopback TCP connection, closed when the test ends.
+func tcpPair(t testing.TB) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }

@@ -20,21 +20,7 @@ import (
 // read(2) of a loopback socket holding it and its parsing into the stream's handler (a no-op
 // here), without the epoll round it shares with the other ready sockets.
 func BenchmarkPolledRead(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(b)
 	msg := []byte(`{"event":"media","sequenceNumber":"2","streamSid":"MZ1","media":{"track":"inbound","chunk":"1","timestamp":"0","payload":"` +
 		base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xff}, 160)) + `"}}`)
 	frame := text1(string(msg))
@@ -74,20 +60,7 @@ func BenchmarkPolledRead(b *testing.B) {
 // sent right after them.
 func TestPolledReadsWhatARoundLeft(t *testing.T) {
 	for _, end := range []bool{false, true} {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		client, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Close()
-		server, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		client, server := tcpPair(t)
 		var mu sync.Mutex
 		var got []string
 		received := func() []string {
