@@ -900,12 +900,7 @@ func steadyWindowsGo(d *Detector, es []float64, on bool, o *runOut) int {
 			return i
 		}
 		// endSub: the window sum (slot is not old), the silence gate, the bookkeeping
-		slot, old := j&(ringSize-1), (j-winSubs)&(ringSize-1)
-		w := d.winE + e - d.ringE[old]
-		we := w // windowEnergy's max(winE, 1e-9)
-		if we < 1e-9 {
-			we = 1e-9
-		}
+		slot, old, w, we := d.closingWindow(j, e)
 		if 2*winLen*we < d.pMin*0.5 {
 			o.code = stopBefore
 			return i

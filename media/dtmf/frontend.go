@@ -142,12 +142,7 @@ func quietWindowsGo(d *Detector, es []float64, o *runOut) int {
 			return i
 		}
 		// endSub: the window sum (slot is not old), the silence gate, the bookkeeping
-		slot, old := j&(ringSize-1), (j-winSubs)&(ringSize-1)
-		w := d.winE + e - d.ringE[old]
-		we := w // windowEnergy's max(winE, 1e-9)
-		if we < 1e-9 {
-			we = 1e-9
-		}
+		slot, old, w, we := d.closingWindow(j, e)
 		silent := 2*winLen*we < d.pMin*0.5
 		if !silent && (d.winXOf != j-1 || d.rotOf != j || d.winXN >= 255) {
 			o.code = stopBefore // windowBins's other cases
@@ -555,3 +550,17 @@ var halfWin = func() (h [8]complex128) {
 	}
 	return h
 }()
+
+// closingWindow is endSub's window sum for the Go versions of the run kernels, as they close
+// sub-block j of energy e: the ring slot j takes, the one leaving the window, the window's
+// energy, and that energy as windowEnergy floors it (max(w, 1e-9)). Same operations, same
+// order as endSub and the assembly, so that the results are identical to the bit.
+func (d *Detector) closingWindow(j int64, e float64) (slot, old int64, w, we float64) {
+	slot, old = j&(ringSize-1), (j-winSubs)&(ringSize-1)
+	w = d.winE + e - d.ringE[old]
+	we = w
+	if we < 1e-9 {
+		we = 1e-9
+	}
+	return slot, old, w, we
+}
