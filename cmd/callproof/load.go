@@ -659,8 +659,12 @@ func quietGC() func() {
 }
 
 // pacerTick is the pacer's resolution: each call's frames go out on its own 20 ms schedule,
-// rounded to this.
-const pacerTick = time.Millisecond
+// rounded to this. A shard's wake-up costs a context switch or two whatever it sends: at
+// 1 ms, the eight shards of 2,000 calls woke 8,000 times a second, and at 2 ms both the
+// callers (36–40 → 33–36 CPU s) and the server beside them (0.29–0.33 → 0.27–0.29 ms per
+// call-second) used less, with fewer late frames (BENCHMARKS.md, session 4). Platforms'
+// frames jitter by more than that.
+const pacerTick = 2 * time.Millisecond
 
 // ticksPerFrame is the number of pacer ticks in one frame: a call's slot in the wheel.
 const ticksPerFrame = int(media.FrameDuration / pacerTick)
@@ -669,7 +673,7 @@ const ticksPerFrame = int(media.FrameDuration / pacerTick)
 // each shard keeps a wheel of ticksPerFrame slots, wakes every pacerTick on a
 // deadline-anchored clock and sends one frame for every call in the slot whose time it is.
 // A shard sends one frame after another, and a write to loopback can wait for the receiving
-// server's thread to run, so there is a shard per 250 calls (about twelve frames a tick), and
+// server's thread to run, so there is a shard per 250 calls (about 25 frames a tick), and
 // at least one per CPU.
 // A call joins the slot of the moment it starts, so calls keep the start times the ramp gave
 // them and their frames stay spread over the 20 ms; a frame is late when it goes out more
