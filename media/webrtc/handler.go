@@ -397,10 +397,13 @@ func (h *Handler) Close() error {
 		legs = append(legs, l)
 	}
 	h.mu.Unlock()
-	h.cancel()
+	// End the legs before cancelling the serve functions' context: a serve function that
+	// returns on the cancellation would otherwise hang its leg up first, and the flow would
+	// see an ordinary hangup instead of ErrShutdown.
 	for _, l := range legs {
 		l.end(ErrShutdown, "server shutting down")
 	}
+	h.cancel()
 	h.wg.Wait()
 	return nil
 }
