@@ -223,6 +223,12 @@ func (s *loadStats) fail(reason string) {
 
 func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, progress io.Writer) (*loadReport, error) {
 	o := lo.call
+	// A call takes a socket, the agent streams and the server's metrics a few more. Grown
+	// while the calls start, the table made a dialling goroutine hold its processor for an
+	// RCU grace period at each doubling, and the pacer's frames due then went out late.
+	if _, err := reserveDescriptors(2*lo.calls + 1024); err != nil {
+		fmt.Fprintf(progress, "load: descriptor table not grown in advance: %v\n", err)
+	}
 	st := &loadStats{reasons: map[string]int64{}}
 	var index *media.PromptIndex
 	if o.platform != "twilio" && o.platform != "telnyx" {

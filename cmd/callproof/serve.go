@@ -22,6 +22,11 @@ import (
 // can watch the agent stream without the key on its command line.
 const agentKeyFile = "demo-agent-key"
 
+// serverDescriptors is how many descriptors the server's table is grown to hold at start-up
+// (see reserveDescriptors), at most its soft RLIMIT_NOFILE: a call takes one or two, so
+// thousands of calls, without a pause of the accepting thread each time the count doubles.
+const serverDescriptors = 1 << 16
+
 func runServer(ctx context.Context, demo bool, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseServerFlags(demo, args, getenv, stderr)
 	if err != nil {
@@ -32,6 +37,9 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	if _, err := reserveDescriptors(serverDescriptors); err != nil {
+		log.Warn("descriptor table not grown in advance", zap.Error(err))
+	}
 	if cfg.Redis != "" {
 		redis.RouteClientLogs(log.Named("redis-client"))
 	}
