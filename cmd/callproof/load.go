@@ -103,6 +103,21 @@ type serverUsage struct {
 	IdleStackBytes       int64   `json:"idle_stack_inuse_bytes,omitempty"`
 	StackPerCallBytes    float64 `json:"stack_per_call_bytes,omitempty"`
 	LiveSampledCalls     int64   `json:"live_sampled_calls,omitempty"`
+	// Frames is what the server itself counted late or dropped during the run, from its
+	// /metrics; absent when the server does not export those counters (the null relay).
+	Frames *serverFrames `json:"server_frames,omitempty"`
+}
+
+// serverFrames are the server's own counts of what it sent late or dropped during a run.
+type serverFrames struct {
+	// Late is callproof_frames_late_total: outbound frames a paced writer sent behind
+	// schedule (AudioSocket, WebRTC, SIP; a WebSocket platform's audio is not paced).
+	Late int64 `json:"late"`
+	// Dropped is callproof_dropped_total by what: events the flow fell behind on, prompts
+	// the peer did not keep up with, outbound frames the socket refused.
+	DroppedEvents  int64 `json:"dropped_events"`
+	DroppedPrompts int64 `json:"dropped_prompts"`
+	DroppedFrames  int64 `json:"dropped_frames"`
 }
 
 func runLoad(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -922,6 +937,9 @@ type serverSampler struct {
 	peakRSS, peakHeap int64
 	samples           int
 	client            *http.Client
+	frames0, frames   serverFrames // from /metrics: at the start, and the latest
+	hasFrames0        bool
+	hasFrames         bool
 
 	live                sync.Once
 	liveDone            chan struct{}
@@ -941,7 +959,8 @@ func newServerSampler(pid int, server, admin string) (*serverSampler, error) {
 			// /metrics cost the server (see BENCHMARKS.md).
 			Transport: &http.Transport{DisableCompression: true}}}
 	s.idleRSS, _ = procStatus(pid, "VmRSS:")
-	s.idleHeap = s.heap()
+	s.idleHeap = s.scrape()
+	s.frames0, s.hasFrames0 = s.frames, s.hasFrames
 	if s.admin != "" {
 		if s.idleLive, s.idleStack, err = s.liveMem(); err != nil {
 			return nil, fmt.Errorf("--admin: %w", err)
@@ -1009,26 +1028,63 @@ func (s *serverSampler) sample(final bool) {
 	if s.samples++; s.samples%heapEvery != 1 && !final {
 		return
 	}
-	if h := s.heap(); h > s.peakHeap {
+	if h := s.scrape(); h > s.peakHeap {
 		s.peakHeap = h
 	}
 }
 
-func (s *serverSampler) heap() int64 {
+// scrape reads the server's /metrics: it returns the heap in use (0 when unknown) and
+// keeps the late and dropped counters in s.frames.
+func (s *serverSampler) scrape() int64 {
 	resp, err := s.client.Get(s.metrics)
 	if err != nil {
 		return 0
 	}
 	defer resp.Body.Close()
+	var heap int64
+	var f serverFrames
+	found := false
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
-			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			return int64(f)
+		name, v, ok := metricSample(sc.Text())
+		if !ok {
+			continue
+		}
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			heap = int64(v)
+		case "callproof_frames_late_total":
+			f.Late, found = int64(v), true
+		case `callproof_dropped_total{what="event"}`:
+			f.DroppedEvents = int64(v)
+		case `callproof_dropped_total{what="prompt"}`:
+			f.DroppedPrompts = int64(v)
+		case `callproof_dropped_total{what="frame"}`:
+			f.DroppedFrames = int64(v)
 		}
 	}
-	return 0
+	if found && sc.Err() == nil {
+		s.frames, s.hasFrames = f, true
+	}
+	return heap
+}
+
+// metricSample splits a line of the Prometheus text format into the sample's name with its
+// labels and its value; comments and malformed lines are not samples.
+func metricSample(line string) (name string, v float64, ok bool) {
+	if line == "" || line[0] == '#' {
+		return "", 0, false
+	}
+	i := strings.LastIndexByte(line, ' ')
+	if i <= 0 {
+		return "", 0, false
+	}
+	v, err := strconv.ParseFloat(line[i+1:], 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return line[:i], v, true
 }
 
 func (s *serverSampler) finish(callSeconds float64, calls int64) *serverUsage {
@@ -1041,6 +1097,12 @@ func (s *serverSampler) finish(callSeconds float64, calls int64) *serverUsage {
 		u.CPUPerCallSecond = u.CPUSeconds / callSeconds
 	}
 	u.PeakRSSBytes, _ = procStatus(s.pid, "VmHWM:")
+	if s.hasFrames0 && s.hasFrames {
+		u.Frames = &serverFrames{Late: s.frames.Late - s.frames0.Late,
+			DroppedEvents:  s.frames.DroppedEvents - s.frames0.DroppedEvents,
+			DroppedPrompts: s.frames.DroppedPrompts - s.frames0.DroppedPrompts,
+			DroppedFrames:  s.frames.DroppedFrames - s.frames0.DroppedFrames}
+	}
 	if s.liveDone != nil {
 		<-s.liveDone
 		u.IdleLiveHeapBytes, u.IdleStackBytes = s.idleLive, s.idleStack
@@ -1145,6 +1207,10 @@ func printLoadReport(w io.Writer, r *loadReport) {
 				float64(s.StackBytes)/(1<<20), s.StackPerCallBytes/1024)
 		}
 		fmt.Fprintln(w)
+		if f := s.Frames; f != nil {
+			fmt.Fprintf(w, "server frames: late %d; dropped: events %d, prompts %d, frames %d\n",
+				f.Late, f.DroppedEvents, f.DroppedPrompts, f.DroppedFrames)
+		}
 	}
 }
 

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -102,5 +107,63 @@ func TestLoadAgainstNullRelay(t *testing.T) {
 	}
 	if r.FramesSent == 0 || r.FramesReceived == 0 || r.FramesReceived > r.FramesSent {
 		t.Errorf("frames sent %d received %d: the relay echoes what it gets", r.FramesSent, r.FramesReceived)
+	}
+}
+
+// The sampler reports what the server counted late or dropped during the run (the
+// difference between its first and last /metrics), and nothing for a server without
+// those counters.
+func TestServerSamplerFrames(t *testing.T) {
+	var mu sync.Mutex
+	body := ""
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	set := func(s string) { mu.Lock(); body = s; mu.Unlock() }
+
+	set(`# HELP go_memstats_heap_inuse_bytes Number of heap bytes that are in use.
+# TYPE go_memstats_heap_inuse_bytes gauge
+go_memstats_heap_inuse_bytes 1.048576e+06
+callproof_frames_late_total 3
+callproof_dropped_total{what="event"} 1
+callproof_dropped_total{what="prompt"} 0
+callproof_dropped_total{what="frame"} 7
+not a sample
+`)
+	s, err := newServerSampler(os.Getpid(), srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.idleHeap != 1<<20 {
+		t.Errorf("idle heap %d, want %d", s.idleHeap, 1<<20)
+	}
+	set(`go_memstats_heap_inuse_bytes 2.097152e+06
+callproof_frames_late_total 5
+callproof_dropped_total{what="event"} 1
+callproof_dropped_total{what="prompt"} 4
+callproof_dropped_total{what="frame"} 10
+`)
+	s.sample(true)
+	u := s.finish(10, 1)
+	want := serverFrames{Late: 2, DroppedEvents: 0, DroppedPrompts: 4, DroppedFrames: 3}
+	if u.Frames == nil || *u.Frames != want {
+		t.Errorf("server frames %+v, want %+v", u.Frames, want)
+	}
+	if u.PeakHeapBytes != 2<<20 {
+		t.Errorf("peak heap %d, want %d", u.PeakHeapBytes, 2<<20)
+	}
+
+	// A null relay exports no counters: no figure rather than a zero.
+	set("go_memstats_heap_inuse_bytes 1024\n")
+	s, err = newServerSampler(os.Getpid(), srv.URL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sample(true)
+	if u := s.finish(10, 1); u.Frames != nil {
+		t.Errorf("server frames %+v from a server without the counters", u.Frames)
 	}
 }
