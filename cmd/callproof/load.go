@@ -44,6 +44,8 @@ type loadOptions struct {
 	json     bool
 	tone     bool
 	progress time.Duration
+	// traceLate: write the load's execution trace to this prefix when a pacer shard wakes late.
+	traceLate string
 }
 
 // loadReport is the final report of a load run (--json prints it as is).
@@ -148,6 +150,7 @@ func runLoad(ctx context.Context, args []string, getenv func(string) string, std
 	fs.StringVar(&lo.admin, "admin", "", "the server's admin listener URL (pprof), to measure its live heap and stacks after a forced GC, idle and at peak concurrency (with --pid)")
 	fs.BoolVar(&lo.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&lo.tone, "tone", false, "send a quiet 440 Hz tone instead of silence between answers")
+	fs.StringVar(&lo.traceLate, "trace-late", "", "keep the load's own execution trace and write the last seconds of it to FILE.1 .. FILE.4 when its pacer wakes late (go tool trace FILE.1)")
 	nullRelay := fs.String("null-relay-listen", "", "instead of calling, serve a null relay (Twilio streams echoed, no flow) on ADDR")
 	nullBatch := fs.Int("null-relay-batch", 1, "the null relay echoes this many inbound frames as one media message (Callproof sends prompts in 1 s messages: 50)")
 	if err := fs.Parse(args); err != nil {
@@ -279,6 +282,18 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		deadline = start.Add(lo.ramp + lo.duration)
 	}
 	pace := newPacer(st, lo.tone, lo.calls)
+	if lo.traceLate != "" {
+		tr, err := newLateTracer(lo.traceLate)
+		if err != nil {
+			return nil, err
+		}
+		pace.trace = tr
+		defer func() {
+			for _, f := range tr.stop() {
+				fmt.Fprintf(progress, "load: execution trace of a late wake-up in %s\n", f)
+			}
+		}()
+	}
 	paceCtx, stopPace := context.WithCancel(ctx)
 	paceDone := pace.run(paceCtx)
 	defer func() { stopPace(); paceDone.Wait() }()
@@ -705,6 +720,7 @@ type pacer struct {
 	filler []int16
 	shards []*pacerShard
 	next   atomic.Uint32
+	trace  *lateTracer // --trace-late, or nil
 }
 
 type pacerShard struct {
@@ -800,6 +816,9 @@ func (s *pacerShard) run(ctx context.Context, p *pacer) {
 			}
 		} else if ctx.Err() != nil {
 			return
+		}
+		if p.trace != nil {
+			p.trace.woke(due, time.Now())
 		}
 		slot := int(k % int64(ticksPerFrame))
 		s.mu.Lock()
