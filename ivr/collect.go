@@ -27,7 +27,8 @@ type conversation struct {
 	playingTill time.Time // fallback end of playback when marks do not come back
 	typeahead   []byte    // digits pressed while nothing was being collected
 	bargeIns    int
-	digits      int // digits received, for the call summary
+	digits      int         // digits received, for the call summary
+	timer       *time.Timer // next's timeout, reused
 }
 
 // play queues one prompt in the conversation's locale.
@@ -79,9 +80,16 @@ func (c *conversation) clear() error {
 func (c *conversation) next(ctx context.Context, timeout time.Duration) (media.Event, bool, error) {
 	var tc <-chan time.Time
 	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
+		// One timer per conversation, reset for each wait: a new one per event was a fifth of
+		// what a call allocated between its prompts. Stop and Reset leave no stale expiry in
+		// the channel (Go 1.23 timers).
+		if c.timer == nil {
+			c.timer = time.NewTimer(timeout)
+		} else {
+			c.timer.Reset(timeout)
+		}
+		defer c.timer.Stop()
+		tc = c.timer.C
 	}
 	select {
 	case <-ctx.Done():

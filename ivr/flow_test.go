@@ -953,3 +953,26 @@ func TestFlowFailsFastWhenStoreKnownDown(t *testing.T) {
 		t.Fatalf("with the store available: %+v, %v", res, err)
 	}
 }
+
+// Waiting for the next event with a timeout allocates nothing once the conversation has its
+// timer: a flow waits for an event after every prompt and digit of every call.
+func TestNextReusesItsTimer(t *testing.T) {
+	events := make(chan media.Event, 1)
+	c := &conversation{events: events}
+	ctx := context.Background()
+	wait := func() {
+		events <- media.Event{Type: media.EventDTMF, Digit: '1'}
+		if ev, ok, err := c.next(ctx, time.Second); err != nil || !ok || ev.Digit != '1' {
+			t.Fatalf("next: %+v %v %v", ev, ok, err)
+		}
+	}
+	wait() // the first wait makes the timer
+	if n := testing.AllocsPerRun(100, wait); n != 0 {
+		t.Errorf("next with a timeout: %.1f allocations per wait, want 0", n)
+	}
+	// The reused timer still times out, and a stopped one leaves nothing behind.
+	if _, ok, err := c.next(ctx, 20*time.Millisecond); ok || err != nil {
+		t.Errorf("next with no event: ok %v, err %v; want a timeout", ok, err)
+	}
+	wait()
+}
