@@ -506,10 +506,17 @@ func TestSealedQueueHoldsNoToken(t *testing.T) {
 		}
 
 		// A dispatcher with another key cannot open what was sealed: dead letter, not garbage.
-		if err := d.Send(context.Background(), Event{ID: "jti_other", Call: "CA1", Outcome: "verified"}); err != nil {
+		// The event is queued by a dispatcher that is not running: queued by the running one,
+		// its worker could deliver it before Close (it did once in CI).
+		_ = d.Close()
+		d1, err := NewDispatcher(testConfig(rc.srv.URL), q, WithHTTPClient(testClient()), WithSealKey(key))
+		if err != nil {
 			t.Fatal(err)
 		}
-		_ = d.Close()
+		if err := d1.Send(context.Background(), Event{ID: "jti_other", Call: "CA1", Outcome: "verified"}); err != nil {
+			t.Fatal(err)
+		}
+		_ = d1.Close()
 		d2, _ := NewDispatcher(testConfig(rc.srv.URL), q, WithHTTPClient(testClient()), WithSealKey(bytes.Repeat([]byte{8}, 32)))
 		_ = d2.Start(context.Background())
 		defer d2.Close()
