@@ -1237,6 +1237,10 @@ func printLoadReport(w io.Writer, r *loadReport) {
 // frame is echoed back; marks and digits are read and dropped; no flow, no detection. It is the floor against
 // which BENCHMARKS.md states Callproof's overhead.
 func serveNullRelay(ctx context.Context, addr string, batch int, stdout io.Writer) error {
+	// The floor runs as the server does: its descriptor table grown before the calls come.
+	if _, err := reserveDescriptors(serverDescriptors); err != nil {
+		fmt.Fprintf(stdout, "null relay: descriptor table not grown in advance: %v\n", err)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
