@@ -86,6 +86,11 @@ type poller struct {
 	running bool
 }
 
+// pollerCount is the number of pollers: the processors the process started with, read at
+// start-up because a server may run on fewer while its load is light (GOMAXPROCS changes) and
+// the pollers, filled one after another, cost nothing until they have connections.
+var pollerCount = runtime.GOMAXPROCS(0)
+
 var (
 	pollersOnce sync.Once
 	pollers     []*poller
@@ -109,7 +114,7 @@ func newPoller() (*poller, error) {
 // load one wake-up serves as many frames as it can; past that, the least loaded poller.
 func pollerFor() (*poller, error) {
 	pollersOnce.Do(func() {
-		for range runtime.GOMAXPROCS(0) {
+		for range pollerCount {
 			p, err := newPoller()
 			if err != nil {
 				pollersErr = err
