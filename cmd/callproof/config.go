@@ -172,6 +172,9 @@ type Config struct {
 	RegistrationKeys []string `yaml:"registration_keys"`
 	// DTMF is the digit mode for platform legs: auto, events or inband. Default auto.
 	DTMF string `yaml:"dtmf"`
+	// Processors is "auto" (default: the server runs on as few of the processors GOMAXPROCS
+	// allows as its load needs, see procs.go) or "all" (Go's own behaviour: all of them).
+	Processors string `yaml:"processors"`
 	// LogFormat is "console" (demo default) or "json" (serve default); LogLevel debug, info,
 	// warn or error (default info).
 	LogFormat string `yaml:"log_format"`
@@ -223,7 +226,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"tls_cert_file": &cfg.TLSCertFile, "tls_key_file": &cfg.TLSKeyFile,
 		"audit_retention": &cfg.AuditRetention, "node_name": &cfg.NodeName, "crm_webhook_secret": &cfg.CRMWebhookSecret,
 		"crm_webhook_secret_file": &cfg.CRMWebhookSecretFile, "sip_public_ip": &cfg.SIPPublicIP, "sip_users_file": &cfg.SIPUsersFile, "sip_transfer_uri": &cfg.SIPTransferURI, "issuer": &cfg.Issuer, "audience": &cfg.Audience,
-		"dtmf": &cfg.DTMF, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
+		"dtmf": &cfg.DTMF, "processors": &cfg.Processors, "log_format": &cfg.LogFormat, "log_level": &cfg.LogLevel,
 		"asterisk_username": &cfg.AsteriskUsername, "asterisk_password": &cfg.AsteriskPassword,
 		"asterisk_password_file": &cfg.AsteriskPasswordFile, "telnyx_stream_token": &cfg.TelnyxStreamToken,
 		"telnyx_stream_token_file": &cfg.TelnyxStreamTokenFile, "vonage_token": &cfg.VonageToken,
@@ -343,6 +346,7 @@ func parseServerFlags(demo bool, args []string, getenv func(string) string, stde
 	otp := fs.String("otp-webhook", "", "URL that receives one-time passcodes")
 	public := fs.String("public-url", "", "public URL platforms dial (https://host)")
 	dtmf := fs.String("dtmf", "", "digit mode for platform legs: auto, events or inband")
+	procs := fs.String("processors", "", "auto (default: as few processors as the load needs, up to GOMAXPROCS) or all")
 	var keys stringList
 	fs.Var(&keys, "agent-key", "agent key for /v1/agent (repeatable); prefer agent_keys_file or CALLPROOF_AGENT_KEYS")
 	if err := fs.Parse(args); err != nil {
@@ -374,6 +378,7 @@ func parseServerFlags(demo bool, args []string, getenv func(string) string, stde
 	set["otp-webhook"] = func() { cfg.OTPWebhook = *otp }
 	set["public-url"] = func() { cfg.PublicURL = *public }
 	set["dtmf"] = func() { cfg.DTMF = *dtmf }
+	set["processors"] = func() { cfg.Processors = *procs }
 	set["agent-key"] = func() { cfg.AgentKeys = append(cfg.AgentKeys, keys...) }
 	fs.Visit(func(f *flag.Flag) {
 		if apply, ok := set[f.Name]; ok {
@@ -396,6 +401,13 @@ func (c *Config) finish(demo bool) error {
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
+	}
+	switch c.Processors {
+	case "":
+		c.Processors = "auto"
+	case "auto", "all":
+	default:
+		return fmt.Errorf("processors %q: want auto or all", c.Processors)
 	}
 	if c.StreamsPerMinute == 0 {
 		c.StreamsPerMinute = 120

@@ -54,6 +54,16 @@ func runServer(ctx context.Context, demo bool, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
+	if cfg.Processors == "auto" {
+		scaled := make(chan struct{})
+		defer func() { <-scaled }() // GOMAXPROCS is whole again when the server returns
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			defer close(scaled)
+			scaleProcs(sctx, func(n int) { log.Info("processors in use", zap.Int("processors", n)) })
+		}()
+	}
 	ln, err := net.Listen("tcp", cfg.HTTP)
 	if err != nil {
 		app.Close()
