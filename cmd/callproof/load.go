@@ -50,22 +50,24 @@ type loadOptions struct {
 
 // loadReport is the final report of a load run (--json prints it as is).
 type loadReport struct {
-	Platform        string           `json:"platform"`
-	DTMF            string           `json:"dtmf"`
-	Concurrency     int              `json:"concurrency"`
-	Started         int64            `json:"started"`
-	Completed       int64            `json:"completed"`
-	Verified        int64            `json:"verified"`
-	Failed          int64            `json:"failed"`
-	FailReasons     map[string]int64 `json:"fail_reasons,omitempty"`
-	PeakActive      int64            `json:"peak_active"`
-	WallSeconds     float64          `json:"wall_seconds"`
-	CallSeconds     float64          `json:"call_seconds"`
-	FramesSent      int64            `json:"frames_sent"`
-	FramesReceived  int64            `json:"frames_received"`
-	FramesLate      int64            `json:"frames_late"`
-	DigitToPrompt   latencySummary   `json:"digit_to_prompt_ms"`
-	DigitToVerified latencySummary   `json:"digit_to_agent_verified_ms"`
+	Platform       string           `json:"platform"`
+	DTMF           string           `json:"dtmf"`
+	Concurrency    int              `json:"concurrency"`
+	Started        int64            `json:"started"`
+	Completed      int64            `json:"completed"`
+	Verified       int64            `json:"verified"`
+	Failed         int64            `json:"failed"`
+	FailReasons    map[string]int64 `json:"fail_reasons,omitempty"`
+	PeakActive     int64            `json:"peak_active"`
+	WallSeconds    float64          `json:"wall_seconds"`
+	CallSeconds    float64          `json:"call_seconds"`
+	FramesSent     int64            `json:"frames_sent"`
+	FramesReceived int64            `json:"frames_received"`
+	FramesLate     int64            `json:"frames_late"`
+	// FramesBehindMaxMs is how far behind its time the latest frame went out, late or not.
+	FramesBehindMaxMs float64        `json:"frames_behind_max_ms"`
+	DigitToPrompt     latencySummary `json:"digit_to_prompt_ms"`
+	DigitToVerified   latencySummary `json:"digit_to_agent_verified_ms"`
 	// KeyedToPrompt and KeyedToVerified time the same from the moment the key could first be
 	// recognised: its digit event sent, or in band the send of its second 20 ms frame of tone
 	// (40 ms of tone, the shortest a Q.24 receiver must accept).
@@ -223,6 +225,7 @@ type loadStats struct {
 	active, peak, started, completed, verified, failed atomic.Int64
 	sent, received, late                               atomic.Int64
 	callNanos                                          atomic.Int64
+	behind                                             atomic.Int64 // the most a frame went out behind its time, ns
 
 	mu             sync.Mutex
 	reasons        map[string]int64
@@ -357,7 +360,8 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		CallSeconds:    time.Duration(st.callNanos.Load()).Seconds(),
 		FramesSent:     st.sent.Load(),
 		FramesReceived: st.received.Load(), FramesLate: st.late.Load(),
-		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
+		FramesBehindMaxMs: float64(st.behind.Load()) / 1e6,
+		DigitToPrompt:     summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
 		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict)}
 	if srv != nil {
 		srv.sample(true)
@@ -606,8 +610,11 @@ func (p *pacedCall) send(st *loadStats, due time.Time, frame, filler []int16) bo
 		return false
 	}
 	now := time.Now()
-	if now.Sub(due) > 10*time.Millisecond {
+	behind := now.Sub(due)
+	if behind > 10*time.Millisecond {
 		st.late.Add(1)
+	}
+	for b := st.behind.Load(); int64(behind) > b && !st.behind.CompareAndSwap(b, int64(behind)); b = st.behind.Load() {
 	}
 	p.tick++
 	p.mu.Lock()
@@ -1204,8 +1211,8 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	for _, k := range reasons {
 		fmt.Fprintf(w, "  failed %d: %s\n", r.FailReasons[k], k)
 	}
-	fmt.Fprintf(w, "frames: sent %d received %d late %d (%.3f %%)\n", r.FramesSent, r.FramesReceived, r.FramesLate,
-		100*float64(r.FramesLate)/float64(max(r.FramesSent, 1)))
+	fmt.Fprintf(w, "frames: sent %d received %d late %d (%.3f %%), at most %.1f ms behind\n", r.FramesSent, r.FramesReceived, r.FramesLate,
+		100*float64(r.FramesLate)/float64(max(r.FramesSent, 1)), r.FramesBehindMaxMs)
 	for _, l := range []struct {
 		name string
 		s    latencySummary

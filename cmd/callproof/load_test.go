@@ -53,6 +53,10 @@ func TestLoadVerifiesEveryCall(t *testing.T) {
 			if r.FramesSent == 0 || r.FramesReceived == 0 || r.FramesLate > r.FramesSent {
 				t.Errorf("frames sent %d received %d late %d", r.FramesSent, r.FramesReceived, r.FramesLate)
 			}
+			// A pacer wakes after its tick, never before; late means more than 10 ms behind.
+			if r.FramesBehindMaxMs <= 0 || (r.FramesLate > 0) != (r.FramesBehindMaxMs > 10) {
+				t.Errorf("frames at most %.3f ms behind, %d late", r.FramesBehindMaxMs, r.FramesLate)
+			}
 			if !strings.Contains(errOut.String(), "active") {
 				t.Errorf("no progress line on stderr:\n%s", errOut.String())
 			}
