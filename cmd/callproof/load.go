@@ -64,7 +64,7 @@ type loadReport struct {
 	FramesSent     int64            `json:"frames_sent"`
 	FramesReceived int64            `json:"frames_received"`
 	FramesLate     int64            `json:"frames_late"`
-	// FramesBehindMaxMs is how far behind its time the latest frame went out, late or not.
+	// FramesBehindMaxMs is the most any frame went out behind its time, late or not.
 	FramesBehindMaxMs float64        `json:"frames_behind_max_ms"`
 	DigitToPrompt     latencySummary `json:"digit_to_prompt_ms"`
 	DigitToVerified   latencySummary `json:"digit_to_agent_verified_ms"`
