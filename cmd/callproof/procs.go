@@ -88,8 +88,9 @@ func (s *procScaler) apply(n int) {
 }
 
 // scaleProcs scales the process between one processor and the GOMAXPROCS it has now, until
-// ctx ends, then gives it all of them again; told hears each new count. With one processor
-// allowed, or where the process's CPU time cannot be read, it leaves the count alone.
+// ctx ends, then gives it all of them again (not told: the server is stopping); told hears
+// each new count before that. With one processor allowed, or where the process's CPU time
+// cannot be read, it leaves the count alone.
 func scaleProcs(ctx context.Context, told func(n int)) {
 	most := runtime.GOMAXPROCS(0)
 	cpu, ok := processCPU()
@@ -98,7 +99,7 @@ func scaleProcs(ctx context.Context, told func(n int)) {
 	}
 	s := &procScaler{most: most, set: func(n int) { runtime.GOMAXPROCS(n) }, told: told}
 	s.start(cpu, time.Now())
-	defer s.apply(most)
+	defer runtime.GOMAXPROCS(most) // quietly: the server is stopping
 	t := time.NewTicker(procsTick)
 	defer t.Stop()
 	for {
