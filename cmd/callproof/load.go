@@ -10,12 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	rtmetrics "runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,9 +67,14 @@ type loadReport struct {
 	FramesReceived int64            `json:"frames_received"`
 	FramesLate     int64            `json:"frames_late"`
 	// FramesBehindMaxMs is the most any frame went out behind its time, late or not.
-	FramesBehindMaxMs float64        `json:"frames_behind_max_ms"`
-	DigitToPrompt     latencySummary `json:"digit_to_prompt_ms"`
-	DigitToVerified   latencySummary `json:"digit_to_agent_verified_ms"`
+	FramesBehindMaxMs float64 `json:"frames_behind_max_ms"`
+	// CallerSched is how long the load's own goroutines waited to run once ready (Go's
+	// runtime/metrics /sched/latencies:seconds, a sample of them, as bucket upper bounds): long
+	// waits here mean the callers themselves were short of CPU, which makes frames late
+	// whatever the server does.
+	CallerSched     schedLatency   `json:"caller_sched_ms"`
+	DigitToPrompt   latencySummary `json:"digit_to_prompt_ms"`
+	DigitToVerified latencySummary `json:"digit_to_agent_verified_ms"`
 	// KeyedToPrompt and KeyedToVerified time the same from the moment the key could first be
 	// recognised: its digit event sent, or in band the send of its second 20 ms frame of tone
 	// (40 ms of tone, the shortest a Q.24 receiver must accept).
@@ -75,6 +82,58 @@ type loadReport struct {
 	KeyedToVerified latencySummary    `json:"recognisable_to_agent_verified_ms"`
 	Server          *serverUsage      `json:"server,omitempty"`
 	Extra           map[string]string `json:"extra,omitempty"`
+}
+
+// schedLatency summarises a scheduling latency histogram in milliseconds: the upper bounds of
+// the buckets that hold the percentiles and the largest wait, and how many waits were sampled
+// and how many of them lasted 5 ms or more.
+type schedLatency struct {
+	Sampled uint64  `json:"sampled"`
+	Over5ms uint64  `json:"over_5ms"`
+	P99     float64 `json:"p99"`
+	P999    float64 `json:"p999"`
+	Max     float64 `json:"max"`
+}
+
+// readSchedLatency reads this process's goroutine scheduling latencies so far.
+func readSchedLatency() schedLatency {
+	sm := []rtmetrics.Sample{{Name: "/sched/latencies:seconds"}}
+	rtmetrics.Read(sm)
+	if sm[0].Value.Kind() != rtmetrics.KindFloat64Histogram {
+		return schedLatency{}
+	}
+	return summarizeSched(sm[0].Value.Float64Histogram())
+}
+
+// summarizeSched summarises h, whose Buckets are the len(Counts)+1 boundaries in seconds.
+func summarizeSched(h *rtmetrics.Float64Histogram) schedLatency {
+	var r schedLatency
+	upper := func(i int) float64 { // the bucket's upper bound, or its lower one when unbounded
+		if b := h.Buckets[i+1]; !math.IsInf(b, 1) {
+			return b * 1e3
+		}
+		return h.Buckets[i] * 1e3
+	}
+	for i, c := range h.Counts {
+		r.Sampled += c
+		if c > 0 {
+			r.Max = upper(i)
+		}
+		if h.Buckets[i] >= 0.005 {
+			r.Over5ms += c
+		}
+	}
+	var cum uint64
+	for i, c := range h.Counts {
+		cum += c
+		if r.P99 == 0 && float64(cum) >= 0.99*float64(r.Sampled) && r.Sampled > 0 {
+			r.P99 = upper(i)
+		}
+		if r.P999 == 0 && float64(cum) >= 0.999*float64(r.Sampled) && r.Sampled > 0 {
+			r.P999 = upper(i)
+		}
+	}
+	return r
 }
 
 // latencySummary holds percentiles in milliseconds.
@@ -360,8 +419,8 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		CallSeconds:    time.Duration(st.callNanos.Load()).Seconds(),
 		FramesSent:     st.sent.Load(),
 		FramesReceived: st.received.Load(), FramesLate: st.late.Load(),
-		FramesBehindMaxMs: float64(st.behind.Load()) / 1e6,
-		DigitToPrompt:     summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
+		FramesBehindMaxMs: float64(st.behind.Load()) / 1e6, CallerSched: readSchedLatency(),
+		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
 		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict)}
 	if srv != nil {
 		srv.sample(true)
@@ -1213,6 +1272,8 @@ func printLoadReport(w io.Writer, r *loadReport) {
 	}
 	fmt.Fprintf(w, "frames: sent %d received %d late %d (%.3f %%), at most %.1f ms behind\n", r.FramesSent, r.FramesReceived, r.FramesLate,
 		100*float64(r.FramesLate)/float64(max(r.FramesSent, 1)), r.FramesBehindMaxMs)
+	fmt.Fprintf(w, "callers' goroutines waiting to run (ms, %d sampled): p99 %.2f p99.9 %.2f max %.2f; %d waited 5 ms or more\n",
+		r.CallerSched.Sampled, r.CallerSched.P99, r.CallerSched.P999, r.CallerSched.Max, r.CallerSched.Over5ms)
 	for _, l := range []struct {
 		name string
 		s    latencySummary

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +58,9 @@ func TestLoadVerifiesEveryCall(t *testing.T) {
 			// A pacer wakes after its tick, never before; late means more than 10 ms behind.
 			if r.FramesBehindMaxMs <= 0 || (r.FramesLate > 0) != (r.FramesBehindMaxMs > 10) {
 				t.Errorf("frames at most %.3f ms behind, %d late", r.FramesBehindMaxMs, r.FramesLate)
+			}
+			if r.CallerSched.Sampled == 0 {
+				t.Errorf("no scheduling latency of the callers' goroutines: %+v", r.CallerSched)
 			}
 			if !strings.Contains(errOut.String(), "active") {
 				t.Errorf("no progress line on stderr:\n%s", errOut.String())
@@ -169,5 +174,20 @@ callproof_dropped_total{what="frame"} 10
 	s.sample(true)
 	if u := s.finish(10, 1); u.Frames != nil {
 		t.Errorf("server frames %+v from a server without the counters", u.Frames)
+	}
+}
+
+func TestSummarizeSched(t *testing.T) {
+	h := &rtmetrics.Float64Histogram{Buckets: []float64{0, 1e-3, 5e-3, 1e-2, math.Inf(1)}, Counts: []uint64{980, 15, 4, 1}}
+	want := schedLatency{Sampled: 1000, Over5ms: 5, P99: 5, P999: 10, Max: 10}
+	if got := summarizeSched(h); got != want {
+		t.Fatalf("summarizeSched = %+v, want %+v", got, want)
+	}
+	h.Counts = []uint64{0, 0, 0, 0}
+	if got := summarizeSched(h); got != (schedLatency{}) {
+		t.Fatalf("nothing sampled: %+v", got)
+	}
+	if got := readSchedLatency(); got.Sampled == 0 || got.Max <= 0 {
+		t.Fatalf("this test process's own latencies: %+v", got)
 	}
 }
