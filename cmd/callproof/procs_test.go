@@ -23,7 +23,10 @@ func TestProcsStep(t *testing.T) {
 		{"two lightly used: stays while the mean would crowd one", 2, 2, 0.3, 0.30, 2},
 		{"two whose load fits one comfortably shrinks", 2, 2, 0.2, 0.24, 1},
 		{"no shrinking without five seconds of history", 2, 2, 0.0, -1, 2},
-		{"four busy past 40 % of four grows", 4, 8, 1.7, 1.5, 5},
+		{"four busy past 40 % of four grows to what keeps them under", 4, 8, 1.7, 1.5, 5},
+		{"one saturated on a large machine takes three", 1, 16, 0.98, 0.5, 3},
+		{"four saturated takes ten", 4, 16, 3.9, 3.0, 10},
+		{"but never more than most", 4, 8, 3.9, 3.0, 8},
 		{"four whose load would crowd three stays", 4, 8, 0.8, 0.80, 4},
 		{"four whose load fits three comfortably shrinks", 4, 8, 0.6, 0.70, 3},
 		{"four nearly idle shrinks by one at a time", 4, 8, 0.0, 0.0, 3},
@@ -139,5 +142,31 @@ func TestProcessorsSetting(t *testing.T) {
 	<-done
 	if got := runtime.GOMAXPROCS(0); got != before || len(ins) == 0 || ins[0] != 1 {
 		t.Fatalf("GOMAXPROCS %d after the scaler stopped (was %d), counts told %v", got, before, ins)
+	}
+}
+
+// On a large machine a burst that saturates the processors in use is met in a few ticks, and
+// the quiet after it gives them back one at a time.
+func TestProcScalerLargeMachine(t *testing.T) {
+	now, cpu := time.Unix(1_700_000_000, 0), time.Duration(0)
+	var sets []int
+	s := &procScaler{most: 16, set: func(n int) { sets = append(sets, n) }}
+	s.start(cpu, now)
+	step := func(busy float64) {
+		now = now.Add(procsTick)
+		cpu += time.Duration(busy * float64(procsTick))
+		s.tick(cpu, now)
+	}
+	step(1.0) // one processor, saturated
+	step(3.0) // three, saturated
+	step(8.0) // eight, saturated
+	if want := []int{1, 3, 8, 16}; !slices.Equal(sets, want) {
+		t.Fatalf("burst: processors set to %v, want %v", sets, want)
+	}
+	for range procsShrinkTicks * 3 {
+		step(0)
+	}
+	if want := []int{1, 3, 8, 16, 15, 14, 13}; !slices.Equal(sets, want) {
+		t.Fatalf("quiet: processors set to %v, want %v", sets, want)
 	}
 }
