@@ -44,19 +44,10 @@ func TestProcsStep(t *testing.T) {
 // allowed, and gives the second back once the last five seconds would have kept one under a
 // quarter busy.
 func TestProcScaler(t *testing.T) {
-	var (
-		now  = time.Unix(1_700_000_000, 0)
-		cpu  time.Duration
-		sets []int
-		told []int
-	)
+	var sets, told []int
 	s := &procScaler{most: 2, set: func(n int) { sets = append(sets, n) }, told: func(n int) { told = append(told, n) }}
-	s.start(cpu, now)
-	step := func(busy float64) { // one tick at this many CPUs busy
-		now = now.Add(procsTick)
-		cpu += time.Duration(busy * float64(procsTick))
-		s.tick(cpu, now)
-	}
+	f := startFakeScaler(s)
+	step := f.step
 	check := func(when string, want ...int) {
 		t.Helper()
 		if !slices.Equal(sets, want) || !slices.Equal(told, want) {
@@ -66,7 +57,7 @@ func TestProcScaler(t *testing.T) {
 	for range 40 { // 200 calls: a tenth of a CPU
 		step(0.1)
 	}
-	s.tick(cpu+time.Second, now) // no time has passed: nothing to judge
+	s.tick(f.cpu+time.Second, f.now) // no time has passed: nothing to judge
 	check("light load", 1)
 	step(0.6) // the ramp of a busy hour
 	check("after a busy tick", 1, 2)
@@ -148,15 +139,8 @@ func TestProcessorsSetting(t *testing.T) {
 // On a large machine a burst that saturates the processors in use is met in a few ticks, and
 // the quiet after it gives them back one at a time.
 func TestProcScalerLargeMachine(t *testing.T) {
-	now, cpu := time.Unix(1_700_000_000, 0), time.Duration(0)
 	var sets []int
-	s := &procScaler{most: 16, set: func(n int) { sets = append(sets, n) }}
-	s.start(cpu, now)
-	step := func(busy float64) {
-		now = now.Add(procsTick)
-		cpu += time.Duration(busy * float64(procsTick))
-		s.tick(cpu, now)
-	}
+	step := startFakeScaler(&procScaler{most: 16, set: func(n int) { sets = append(sets, n) }}).step
 	step(1.0) // one processor, saturated
 	step(3.0) // three, saturated
 	step(8.0) // eight, saturated
@@ -169,4 +153,24 @@ func TestProcScalerLargeMachine(t *testing.T) {
 	if want := []int{1, 3, 8, 16, 15, 14, 13}; !slices.Equal(sets, want) {
 		t.Fatalf("quiet: processors set to %v, want %v", sets, want)
 	}
+}
+
+// fakeScaler drives a procScaler on a fake clock and CPU counter.
+type fakeScaler struct {
+	s   *procScaler
+	now time.Time
+	cpu time.Duration
+}
+
+func startFakeScaler(s *procScaler) *fakeScaler {
+	f := &fakeScaler{s: s, now: time.Unix(1_700_000_000, 0)}
+	s.start(f.cpu, f.now)
+	return f
+}
+
+// step is one tick with this many CPUs busy.
+func (f *fakeScaler) step(busy float64) {
+	f.now = f.now.Add(procsTick)
+	f.cpu += time.Duration(busy * float64(procsTick))
+	f.s.tick(f.cpu, f.now)
 }
