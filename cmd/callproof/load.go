@@ -123,13 +123,16 @@ func summarizeSched(h *rtmetrics.Float64Histogram) schedLatency {
 			r.Over5ms += c
 		}
 	}
+	if r.Sampled == 0 {
+		return r
+	}
 	var cum uint64
 	for i, c := range h.Counts {
 		cum += c
-		if r.P99 == 0 && float64(cum) >= 0.99*float64(r.Sampled) && r.Sampled > 0 {
+		if r.P99 == 0 && float64(cum) >= 0.99*float64(r.Sampled) {
 			r.P99 = upper(i)
 		}
-		if r.P999 == 0 && float64(cum) >= 0.999*float64(r.Sampled) && r.Sampled > 0 {
+		if r.P999 == 0 && float64(cum) >= 0.999*float64(r.Sampled) {
 			r.P999 = upper(i)
 		}
 	}
