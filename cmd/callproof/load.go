@@ -46,7 +46,7 @@ type loadOptions struct {
 	json     bool
 	tone     bool
 	progress time.Duration
-	// traceLate: write the load's execution trace to this prefix when a pacer shard wakes late.
+	// traceLate: write the load's execution trace to this prefix when the pacer opens a tick late.
 	traceLate string
 }
 
@@ -628,14 +628,16 @@ type pacedCall struct {
 	pcm    []int16 // queued in-band tones
 	digits []byte  // queued digit events
 
-	// The pacer's goroutine only, under sendMu; remove sets stopped.
+	// The pacer's workers, under sendMu; remove sets stopped. owed counts the frames the
+	// workers found due while another held sendMu: the holder sends them (see pace).
 	sendMu   sync.Mutex
+	owed     atomic.Int32
 	stopped  atomic.Bool // set under sendMu
-	tick     int
-	inTone   int    // consecutive frames of tone sent
-	counted  uint64 // frames received, as added to the run's count
-	slot     int
-	firstDue int64 // the pacer tick of the first frame
+	tick     int         // frames sent
+	inTone   int         // consecutive frames of tone sent
+	counted  uint64      // frames received, as added to the run's count
+	slot     int         // set by pacer.add
+	firstDue int64       // the pacer tick of the first frame; the others follow every ticksPerFrame
 
 	// lastDigit is when the latest digit went out (unix nanos; the start of its tone in band),
 	// cleared when the next prompt starts; finalDigit is the same time, kept to the end.
@@ -663,14 +665,26 @@ func (p *pacedCall) SendAudio(pcm []int16) error {
 	return nil
 }
 
-// send sends the call's next frame, which was due at due, using frame as scratch; filler is
-// what it sends when nothing is queued. It reports false once the stream has closed.
-func (p *pacedCall) send(st *loadStats, due time.Time, frame, filler []int16) bool {
-	p.sendMu.Lock()
-	defer p.sendMu.Unlock()
+// pace sends the call's frame that has come due, or, when another worker is still writing
+// the call's previous frame (its thread preempted, or the socket slow), leaves it owed to
+// that worker, which sends it next: a worker never waits for another. epoch is the pacer's,
+// frame a worker's scratch, filler what goes out when nothing is queued.
+func (p *pacedCall) pace(st *loadStats, epoch time.Time, frame, filler []int16) {
+	p.owed.Add(1)
+	for p.owed.Load() > 0 && p.sendMu.TryLock() { // after unlocking, look again: a frame owed meanwhile is ours
+		for n := p.owed.Swap(0); n > 0 && p.sendLocked(st, epoch, frame, filler); n-- {
+		}
+		p.sendMu.Unlock()
+	}
+}
+
+// sendLocked sends the call's next frame under sendMu. It reports false once the stream has
+// closed.
+func (p *pacedCall) sendLocked(st *loadStats, epoch time.Time, frame, filler []int16) bool {
 	if p.stopped.Load() {
 		return false
 	}
+	due := epoch.Add(time.Duration(p.firstDue+int64(p.tick)*int64(ticksPerFrame)) * pacerTick)
 	now := time.Now()
 	behind := now.Sub(due)
 	if behind > 10*time.Millisecond {
@@ -764,8 +778,8 @@ func quietGC() func() {
 }
 
 // pacerTick is the pacer's resolution: each call's frames go out on its own 20 ms schedule,
-// rounded to this. A shard's wake-up costs a context switch or two whatever it sends: at
-// 1 ms, the eight shards of 2,000 calls woke 8,000 times a second, and at 2 ms both the
+// rounded to this. A wake-up costs a context switch or two whatever it sends: at 1 ms, the
+// eight goroutines pacing 2,000 calls woke 8,000 times a second, and at 2 ms both the
 // callers (36–40 → 33–36 CPU s) and the server beside them (0.29–0.33 → 0.27–0.29 ms per
 // call-second) used less, with fewer late frames (BENCHMARKS.md, session 4). Platforms'
 // frames jitter by more than that.
@@ -774,76 +788,85 @@ const pacerTick = 2 * time.Millisecond
 // ticksPerFrame is the number of pacer ticks in one frame: a call's slot in the wheel.
 const ticksPerFrame = int(media.FrameDuration / pacerTick)
 
-// pacer drives every call's 20 ms clock from a few goroutines instead of one timer per call:
-// each shard keeps a wheel of ticksPerFrame slots, wakes every pacerTick on a
-// deadline-anchored clock and sends one frame for every call in the slot whose time it is.
-// A shard sends one frame after another, and a write to loopback can wait for the receiving
-// server's thread to run, so there is a shard per 250 calls (about 25 frames a tick), and
-// at least one per CPU.
-// A call joins the slot of the moment it starts, so calls keep the start times the ramp gave
-// them and their frames stay spread over the 20 ms; a frame is late when it goes out more
-// than 10 ms after the tick it belongs to, exactly as with a clock per call. A shard that
-// falls behind catches up slot by slot, so lateness is counted, never skipped.
+// pacer drives every call's 20 ms clock from a few goroutines instead of one timer per call.
+// The calls sit in a wheel of ticksPerFrame slots, each in the slot of the moment it started,
+// so calls keep the start times the ramp gave them and their frames stay spread over the
+// 20 ms. Every pacerTick the slot whose time it is opens as a batch, and a frame goes out for
+// each of its calls; a frame is late when it goes out more than 10 ms after its tick, exactly
+// as with a clock per call. A pacer that falls behind opens the ticks it missed one after
+// another, so lateness is counted, never skipped.
+//
+// Any of the pacer's workers opens the next tick when its time comes, and any of them sends
+// any frame of the open batch, taking its calls one at a time. The workers wake pacerTick /
+// workers apart. Before, each of eight shards had its own goroutine, timer and calls: when the
+// kernel preempted the thread running a shard (for the server's threads, or the machine's own:
+// scheduler traces of 2,000-call runs show 4–9 ms), that thread still held its Go processor,
+// and nothing else could run the shard's goroutine or fire its timer, so its 250 calls' frames
+// all went out late together. Now a preempted worker holds back only the one frame it is
+// writing: the others open the ticks and send the frames it would have.
 type pacer struct {
-	st     *loadStats
-	filler []int16
-	shards []*pacerShard
-	next   atomic.Uint32
-	trace  *lateTracer // --trace-late, or nil
-}
-
-type pacerShard struct {
-	epoch time.Time
-	frame []int16 // scratch for a queued frame
+	st      *loadStats
+	filler  []int16
+	epoch   time.Time
+	workers int
+	trace   *lateTracer // --trace-late, or nil
 
 	mu    sync.Mutex
 	slots [ticksPerFrame][]*pacedCall
-	calls int           // in all slots
-	added chan struct{} // a call joined an empty shard
-	tick  atomic.Int64  // ticks processed since epoch
-	batch []*pacedCall  // the shard's goroutine only
+	calls int             // in all slots
+	next  int64           // the next tick to open; every tick before it has been opened
+	batch []*pacedCall    // the open tick's calls
+	taken int             // how many of batch have been taken
+	wake  []chan struct{} // a worker's: a call joined an empty pacer
 }
 
-// callsPerShard sizes the pacer: enough shards that the writes of one tick overlap.
-const callsPerShard = 250
+// pacerWorkers sizes the pacer: at least one more than the processors, so that one preempted
+// worker leaves others to run, and one per 500 calls (50 frames a tick to write), so that
+// their writes overlap.
+func pacerWorkers(calls int) int {
+	return max(runtime.GOMAXPROCS(0)+1, min(calls/500, 64), 3)
+}
 
 func newPacer(st *loadStats, tone bool, calls int) *pacer {
-	p := &pacer{st: st, filler: make([]int16, media.FrameSamples)}
+	p := &pacer{st: st, filler: make([]int16, media.FrameSamples), epoch: time.Now(), workers: pacerWorkers(calls)}
 	if tone {
 		for i := range p.filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
 			p.filler[i] = int16(1000 * sinApprox(float64(i)*440/float64(media.SampleRate)))
 		}
 	}
-	epoch := time.Now()
-	for range max(runtime.GOMAXPROCS(0), min(calls/callsPerShard, 64), 1) {
-		p.shards = append(p.shards, &pacerShard{epoch: epoch, frame: make([]int16, media.FrameSamples),
-			added: make(chan struct{}, 1)})
+	for range p.workers {
+		p.wake = append(p.wake, make(chan struct{}, 1))
 	}
 	return p
 }
 
-// run starts the shards' goroutines; they stop when ctx ends.
+// run starts the workers; they stop when ctx ends.
 func (p *pacer) run(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	for _, s := range p.shards {
-		wg.Go(func() { s.run(ctx, p) })
+	for i := range p.workers {
+		offset := pacerTick * time.Duration(i) / time.Duration(p.workers)
+		wg.Go(func() { p.work(ctx, offset, p.wake[i]) })
 	}
 	return &wg
 }
 
 // add starts pacing c: its first frame goes out one frame from now.
 func (p *pacer) add(c *pacedCall) {
-	s := p.shards[int(p.next.Add(1))%len(p.shards)]
-	now := int64(time.Since(s.epoch) / pacerTick)
-	c.firstDue = max(now, s.tick.Load()) + int64(ticksPerFrame)
+	now := int64(time.Since(p.epoch) / pacerTick)
+	p.mu.Lock()
+	c.firstDue = max(now, p.next) + int64(ticksPerFrame)
 	c.slot = int(c.firstDue % int64(ticksPerFrame))
-	s.mu.Lock()
-	s.slots[c.slot] = append(s.slots[c.slot], c)
-	s.calls++
-	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
+	p.slots[c.slot] = append(p.slots[c.slot], c)
+	p.calls++
+	first := p.calls == 1
+	p.mu.Unlock()
+	if first {
+		for _, w := range p.wake {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
@@ -855,61 +878,84 @@ func (p *pacer) remove(c *pacedCall) {
 	c.sendMu.Unlock()
 }
 
-func (s *pacerShard) run(ctx context.Context, p *pacer) {
+// take returns the next call whose frame is due, opening the ticks whose time has come as
+// the open one runs out. When nothing is due it returns nil and the time of the next tick with
+// calls in it; the zero time when there are no calls.
+func (p *pacer) take() (c *pacedCall, next time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if p.taken < len(p.batch) {
+			c = p.batch[p.taken]
+			p.taken++
+			return c, time.Time{}
+		}
+		if p.calls == 0 {
+			return nil, time.Time{}
+		}
+		k := p.next
+		for i := 0; i < ticksPerFrame && len(p.slots[k%int64(ticksPerFrame)]) == 0; i++ {
+			k++ // an empty slot is nobody's tick: skip it rather than wake for it
+		}
+		due := p.epoch.Add(time.Duration(k) * pacerTick)
+		now := time.Now()
+		if due.After(now) {
+			return nil, due
+		}
+		if p.trace != nil {
+			p.trace.woke(due, now)
+		}
+		p.open(k)
+	}
+}
+
+// open makes tick k's calls the batch, dropping the calls that have stopped. It is called
+// under mu, with the previous batch taken.
+func (p *pacer) open(k int64) {
+	slot := int(k % int64(ticksPerFrame))
+	calls := p.slots[slot][:0]
+	clear(p.batch)
+	batch := p.batch[:0]
+	for _, c := range p.slots[slot] {
+		if c.stopped.Load() {
+			continue
+		}
+		calls = append(calls, c)
+		if c.firstDue <= k {
+			batch = append(batch, c)
+		}
+	}
+	clear(p.slots[slot][len(calls):])
+	p.calls -= len(p.slots[slot]) - len(calls)
+	p.slots[slot] = calls
+	p.batch, p.taken, p.next = batch, 0, k+1
+}
+
+// work sends frames while any are due, then sleeps until offset after the next tick.
+func (p *pacer) work(ctx context.Context, offset time.Duration, wake <-chan struct{}) {
+	frame := make([]int16, media.FrameSamples) // scratch for a queued frame
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		k := s.tick.Load()
-		s.mu.Lock()
-		if s.calls == 0 { // nothing to send: wait for a call rather than tick
-			s.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.added:
-			}
-			s.tick.Store(max(k, int64(time.Since(s.epoch)/pacerTick)))
+		c, due := p.take()
+		if c != nil {
+			c.pace(p.st, p.epoch, frame, p.filler)
 			continue
 		}
-		for i := 0; i < ticksPerFrame && len(s.slots[k%int64(ticksPerFrame)]) == 0; i++ {
-			k++ // an empty slot is nobody's tick: skip it rather than wake for it
-		}
-		s.mu.Unlock()
-		due := s.epoch.Add(time.Duration(k) * pacerTick)
-		if d := time.Until(due); d > 0 {
-			t.Reset(d)
+		if due.IsZero() { // no calls: wait for one rather than tick
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-wake:
 			}
-		} else if ctx.Err() != nil {
+			continue
+		}
+		t.Reset(time.Until(due.Add(offset)))
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
-		if p.trace != nil {
-			p.trace.woke(due, time.Now())
-		}
-		slot := int(k % int64(ticksPerFrame))
-		s.mu.Lock()
-		calls := s.slots[slot][:0]
-		s.batch = s.batch[:0]
-		for _, c := range s.slots[slot] {
-			if c.stopped.Load() {
-				continue
-			}
-			calls = append(calls, c)
-			if c.firstDue <= k {
-				s.batch = append(s.batch, c)
-			}
-		}
-		clear(s.slots[slot][len(calls):])
-		s.calls -= len(s.slots[slot]) - len(calls)
-		s.slots[slot] = calls
-		s.mu.Unlock()
-		for _, c := range s.batch {
-			c.send(p.st, due, s.frame, p.filler)
-		}
-		s.tick.Store(k + 1)
 	}
 }
 

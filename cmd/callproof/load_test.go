@@ -13,8 +13,11 @@ import (
 	rtmetrics "runtime/metrics"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/callproof/callproof/media"
 )
 
 // `callproof load` places 20 real-time calls at once; every call is verified, the agent stream
@@ -190,4 +193,100 @@ func TestSummarizeSched(t *testing.T) {
 	if got := readSchedLatency(); got.Sampled == 0 || got.Max <= 0 {
 		t.Fatalf("this test process's own latencies: %+v", got)
 	}
+}
+
+// countingCall is a simCall that counts the frames written to it; with block set, its second
+// write waits until block is closed, as a write does when its thread is preempted.
+type countingCall struct {
+	sent  atomic.Int64
+	block chan struct{}
+}
+
+func (c *countingCall) SendDTMF(byte) error { return nil }
+func (c *countingCall) SendAudio([]int16) error {
+	if c.sent.Add(1) == 2 && c.block != nil {
+		<-c.block
+	}
+	return nil
+}
+func (c *countingCall) Events() <-chan media.SimEvent { return nil }
+func (c *countingCall) Close() error                  { return nil }
+
+// While one call's write is stuck, the pacer's other workers keep every other call's frames
+// going, and do not wait on the stuck call; once its write returns, the call catches up: its
+// frames owed meanwhile go out, counted late, none skipped. (With a goroutine per shard of
+// calls, every call of the stuck call's shard stopped with it.)
+func TestPacerSendsAroundAStuckWrite(t *testing.T) {
+	st := &loadStats{reasons: map[string]int64{}}
+	p := newPacer(st, false, 40)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := p.run(ctx)
+	defer func() { cancel(); done.Wait() }()
+
+	stuck := &countingCall{block: make(chan struct{})}
+	calls := []*countingCall{stuck}
+	var paced []*pacedCall
+	for i := range 40 {
+		if i > 0 {
+			calls = append(calls, &countingCall{})
+		}
+		pc := newPacedCall(calls[i], nil)
+		paced = append(paced, pc)
+		p.add(pc)
+	}
+	waitUntil(t, "the stuck call's second write", func() bool { return stuck.sent.Load() == 2 })
+	before := make([]int64, len(calls))
+	for i, c := range calls {
+		before[i] = c.sent.Load()
+	}
+	time.Sleep(300 * time.Millisecond) // 15 frames' time
+	for i, c := range calls[1:] {
+		if n := c.sent.Load() - before[i+1]; n < 5 {
+			t.Errorf("call %d: %d frames in 300 ms while another call's write was stuck, want about 15", i+1, n)
+		}
+	}
+	if n := stuck.sent.Load(); n != 2 {
+		t.Errorf("the stuck call was written to %d times, want 2: a worker wrote while its write was in progress", n)
+	}
+
+	close(stuck.block)
+	waitUntil(t, "the stuck call to catch up", func() bool { return stuck.sent.Load() >= calls[1].sent.Load()-1 })
+	if n := st.late.Load(); n < 10 {
+		t.Errorf("%d frames counted late, want the stuck call's 14 or so", n)
+	}
+	for _, pc := range paced {
+		p.remove(pc)
+	}
+	sent := make([]int64, len(calls))
+	for i, c := range calls {
+		sent[i] = c.sent.Load()
+	}
+	time.Sleep(3 * pacerTick * time.Duration(ticksPerFrame))
+	for i, c := range calls {
+		if n := c.sent.Load(); n != sent[i] {
+			t.Errorf("call %d: written to after remove (%d, then %d)", i, sent[i], n)
+		}
+		if d := sent[i] - sent[1]; d < -2 || d > 2 {
+			t.Errorf("call %d sent %d frames, call 1 %d: frames were skipped", i, sent[i], sent[1])
+		}
+	}
+	if got, want := st.sent.Load(), sumOf(sent); got != want {
+		t.Errorf("the run counted %d frames sent, the calls were written %d", got, want)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func sumOf(xs []int64) (n int64) {
+	for _, x := range xs {
+		n += x
+	}
+	return n
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // lateTracer keeps the load's own execution trace in a flight recorder and writes it out when
-// a pacer shard wakes late (callproof load --trace-late): the trace shows what held the
+// the pacer opens a tick late (callproof load --trace-late): the trace shows what held the
 // load's processors in the seconds before. That is how the descriptor table's growth was
 // found (see reserveDescriptors): the goroutines on both processors were in socket().
 type lateTracer struct {
@@ -24,7 +24,7 @@ type lateTracer struct {
 }
 
 const (
-	// traceLateAfter is how late a shard's wake-up must be to write a trace: about the
+	// traceLateAfter is how late the pacer must open a tick to write a trace: about the
 	// time a frame has left before it counts as late.
 	traceLateAfter = 8 * time.Millisecond
 	// traceSnapshots bounds the traces one run writes, traceGap the time between them.
@@ -44,7 +44,7 @@ func newLateTracer(prefix string) (*lateTracer, error) {
 	return &lateTracer{fr: fr, prefix: prefix}, nil
 }
 
-// woke notes a shard's wake-up at now for the tick due at due, and schedules a snapshot when
+// woke notes the pacer opening at now the tick due at due, and schedules a snapshot when
 // it was late, unless the run has written its last one or wrote one less than traceGap ago.
 func (t *lateTracer) woke(due, now time.Time) {
 	if now.Sub(due) <= traceLateAfter {
