@@ -234,7 +234,7 @@ func TestPacerSendsAroundAStuckWrite(t *testing.T) {
 		paced = append(paced, pc)
 		p.add(pc)
 	}
-	waitUntil(t, "the stuck call's second write", func() bool { return stuck.sent.Load() == 2 })
+	eventually(t, 10*time.Second, "the stuck call's second write", func() bool { return stuck.sent.Load() == 2 })
 	before := make([]int64, len(calls))
 	for i, c := range calls {
 		before[i] = c.sent.Load()
@@ -250,7 +250,7 @@ func TestPacerSendsAroundAStuckWrite(t *testing.T) {
 	}
 
 	close(stuck.block)
-	waitUntil(t, "the stuck call to catch up", func() bool { return stuck.sent.Load() >= calls[1].sent.Load()-1 })
+	eventually(t, 10*time.Second, "the stuck call to catch up", func() bool { return stuck.sent.Load() >= calls[1].sent.Load()-1 })
 	if n := st.late.Load(); n < 10 {
 		t.Errorf("%d frames counted late, want the stuck call's 14 or so", n)
 	}
@@ -272,15 +272,6 @@ func TestPacerSendsAroundAStuckWrite(t *testing.T) {
 	}
 	if got, want := st.sent.Load(), sumOf(sent); got != want {
 		t.Errorf("the run counted %d frames sent, the calls were written %d", got, want)
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 
