@@ -636,7 +636,6 @@ type pacedCall struct {
 	tick     int         // frames sent
 	inTone   int         // consecutive frames of tone sent
 	counted  uint64      // frames received, as added to the run's count
-	slot     int         // set by pacer.add
 	firstDue int64       // the pacer tick of the first frame; the others follow every ticksPerFrame
 
 	// lastDigit is when the latest digit went out (unix nanos; the start of its tone in band),
@@ -805,11 +804,10 @@ const ticksPerFrame = int(media.FrameDuration / pacerTick)
 // all went out late together. Now a preempted worker holds back only the one frame it is
 // writing: the others open the ticks and send the frames it would have.
 type pacer struct {
-	st      *loadStats
-	filler  []int16
-	epoch   time.Time
-	workers int
-	trace   *lateTracer // --trace-late, or nil
+	st     *loadStats
+	filler []int16
+	epoch  time.Time
+	trace  *lateTracer // --trace-late, or nil
 
 	mu    sync.Mutex
 	slots [ticksPerFrame][]*pacedCall
@@ -817,7 +815,7 @@ type pacer struct {
 	next  int64           // the next tick to open; every tick before it has been opened
 	batch []*pacedCall    // the open tick's calls
 	taken int             // how many of batch have been taken
-	wake  []chan struct{} // a worker's: a call joined an empty pacer
+	wake  []chan struct{} // one per worker: a call joined an empty pacer
 }
 
 // pacerWorkers sizes the pacer: at least one more than the processors, so that one preempted
@@ -828,13 +826,13 @@ func pacerWorkers(calls int) int {
 }
 
 func newPacer(st *loadStats, tone bool, calls int) *pacer {
-	p := &pacer{st: st, filler: make([]int16, media.FrameSamples), epoch: time.Now(), workers: pacerWorkers(calls)}
+	p := &pacer{st: st, filler: make([]int16, media.FrameSamples), epoch: time.Now()}
 	if tone {
 		for i := range p.filler { // 440 Hz at about -30 dBFS: a whole number of cycles per 20 ms frame
 			p.filler[i] = int16(1000 * sinApprox(float64(i)*440/float64(media.SampleRate)))
 		}
 	}
-	for range p.workers {
+	for range pacerWorkers(calls) {
 		p.wake = append(p.wake, make(chan struct{}, 1))
 	}
 	return p
@@ -843,9 +841,9 @@ func newPacer(st *loadStats, tone bool, calls int) *pacer {
 // run starts the workers; they stop when ctx ends.
 func (p *pacer) run(ctx context.Context) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	for i := range p.workers {
-		offset := pacerTick * time.Duration(i) / time.Duration(p.workers)
-		wg.Go(func() { p.work(ctx, offset, p.wake[i]) })
+	for i, wake := range p.wake {
+		offset := pacerTick * time.Duration(i) / time.Duration(len(p.wake))
+		wg.Go(func() { p.work(ctx, offset, wake) })
 	}
 	return &wg
 }
@@ -855,8 +853,8 @@ func (p *pacer) add(c *pacedCall) {
 	now := int64(time.Since(p.epoch) / pacerTick)
 	p.mu.Lock()
 	c.firstDue = max(now, p.next) + int64(ticksPerFrame)
-	c.slot = int(c.firstDue % int64(ticksPerFrame))
-	p.slots[c.slot] = append(p.slots[c.slot], c)
+	slot := c.firstDue % int64(ticksPerFrame)
+	p.slots[slot] = append(p.slots[slot], c)
 	p.calls++
 	first := p.calls == 1
 	p.mu.Unlock()

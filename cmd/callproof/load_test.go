@@ -225,12 +225,12 @@ func TestPacerSendsAroundAStuckWrite(t *testing.T) {
 
 	stuck := &countingCall{block: make(chan struct{})}
 	calls := []*countingCall{stuck}
+	for range 39 {
+		calls = append(calls, &countingCall{})
+	}
 	var paced []*pacedCall
-	for i := range 40 {
-		if i > 0 {
-			calls = append(calls, &countingCall{})
-		}
-		pc := newPacedCall(calls[i], nil)
+	for _, c := range calls {
+		pc := newPacedCall(c, nil)
 		paced = append(paced, pc)
 		p.add(pc)
 	}
