@@ -31,7 +31,6 @@ import (
 	"github.com/callproof/callproof/media/audiosocket"
 	"github.com/callproof/callproof/media/twilio"
 	"github.com/callproof/callproof/prompts"
-	"github.com/callproof/callproof/sessions"
 )
 
 // loadOptions are `callproof load`'s settings beyond one call's.
@@ -78,10 +77,21 @@ type loadReport struct {
 	// KeyedToPrompt and KeyedToVerified time the same from the moment the key could first be
 	// recognised: its digit event sent, or in band the send of its second 20 ms frame of tone
 	// (40 ms of tone, the shortest a Q.24 receiver must accept).
-	KeyedToPrompt   latencySummary    `json:"recognisable_to_prompt_ms"`
-	KeyedToVerified latencySummary    `json:"recognisable_to_agent_verified_ms"`
-	Server          *serverUsage      `json:"server,omitempty"`
-	Extra           map[string]string `json:"extra,omitempty"`
+	KeyedToPrompt   latencySummary `json:"recognisable_to_prompt_ms"`
+	KeyedToVerified latencySummary `json:"recognisable_to_agent_verified_ms"`
+	// AgentReader is where the agent stream was read: "agent process", a process of its own
+	// as an agent's desktop would be, or "load process" when none could be started (its
+	// reader then waits behind the callers, and the latencies to `verified` count that wait).
+	AgentReader string `json:"agent_stream_reader,omitempty"`
+	// KeyedToPublished and PublishedToRead split KeyedToVerified at the time the server
+	// stamped on the `verified` message (its "at", set as the flow hands it to the agent
+	// stream, after the token is signed and the record kept): the server's part, from the
+	// key to that stamp, and the rest, the agent stream's fan-out, the socket and the
+	// reader. The stamp is the server's clock: the split holds when both run on one machine.
+	KeyedToPublished latencySummary    `json:"recognisable_to_server_published_ms"`
+	PublishedToRead  latencySummary    `json:"server_published_to_agent_read_ms"`
+	Server           *serverUsage      `json:"server,omitempty"`
+	Extra            map[string]string `json:"extra,omitempty"`
 }
 
 // schedLatency summarises a scheduling latency histogram in milliseconds: the upper bounds of
@@ -295,6 +305,8 @@ type loadStats struct {
 	toVerdict      []time.Duration
 	keyedToPrompt  []time.Duration
 	keyedToVerdict []time.Duration
+	keyedToPub     []time.Duration
+	pubToRead      []time.Duration
 }
 
 func (s *loadStats) fail(reason string) {
@@ -325,9 +337,9 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 	}
 	var agents *agentWatch
 	if o.agentKey != "" && lo.hold == 0 {
-		a, err := watchAllAgents(ctx, o.server, o.agentKey)
+		a, err := watchAllAgents(ctx, o.server, o.agentKey, progress)
 		if err != nil {
-			return nil, fmt.Errorf("agent stream: %w", err)
+			return nil, err
 		}
 		defer a.close()
 		agents = a
@@ -424,7 +436,11 @@ func loadRun(ctx context.Context, lo loadOptions, answers map[string]string, pro
 		FramesReceived: st.received.Load(), FramesLate: st.late.Load(),
 		FramesBehindMaxMs: float64(st.behind.Load()) / 1e6, CallerSched: readSchedLatency(),
 		DigitToPrompt: summarize(st.toPrompt), DigitToVerified: summarize(st.toVerdict),
-		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict)}
+		KeyedToPrompt: summarize(st.keyedToPrompt), KeyedToVerified: summarize(st.keyedToVerdict),
+		KeyedToPublished: summarize(st.keyedToPub), PublishedToRead: summarize(st.pubToRead)}
+	if agents != nil {
+		rep.AgentReader = agents.reader
+	}
 	if srv != nil {
 		srv.sample(true)
 		rep.Server = srv.finish(rep.CallSeconds, int64(lo.calls))
@@ -442,7 +458,7 @@ func loadCall(ctx context.Context, lo loadOptions, answers map[string]string, in
 	if o.platform == "audiosocket" {
 		callID = audiosocket.FormatUUID(audiosocket.NewUUID())
 	}
-	var verdict chan time.Time
+	var verdict chan verdictSeen
 	if agents != nil && o.platform != "webrtc" && o.platform != "sip" {
 		verdict = agents.expect(callID)
 		defer agents.forget(callID)
@@ -566,13 +582,18 @@ loop:
 	}
 	if verdict != nil {
 		select {
-		case at := <-verdict:
+		case v := <-verdict:
 			st.mu.Lock()
 			if last := pc.finalDigit.Load(); last != 0 {
-				st.toVerdict = append(st.toVerdict, at.Sub(time.Unix(0, last)))
+				st.toVerdict = append(st.toVerdict, v.read.Sub(time.Unix(0, last)))
 			}
 			if last := pc.finalKeyed.Load(); last != 0 {
-				st.keyedToVerdict = append(st.keyedToVerdict, at.Sub(time.Unix(0, last)))
+				keyed := time.Unix(0, last)
+				st.keyedToVerdict = append(st.keyedToVerdict, v.read.Sub(keyed))
+				if !v.published.IsZero() {
+					st.keyedToPub = append(st.keyedToPub, v.published.Sub(keyed))
+					st.pubToRead = append(st.pubToRead, v.read.Sub(v.published))
+				}
 			}
 			st.mu.Unlock()
 		case <-time.After(5 * time.Second):
@@ -978,86 +999,6 @@ func sinApprox(x float64) float64 {
 	return sign * 4 * d * (180 - d) / (40500 - d*(180-d))
 }
 
-// agentWatch is one agent WebSocket subscribed to every call; it hands each call's
-// `verified` message time to whoever expects it.
-type agentWatch struct {
-	conn *websocket.Conn
-	done chan struct{}
-
-	mu      sync.Mutex
-	waiting map[string]chan time.Time
-	early   map[string]time.Time
-}
-
-func watchAllAgents(ctx context.Context, server, key string) (*agentWatch, error) {
-	u, err := wsURL(server, "/v1/agent")
-	if err != nil {
-		return nil, err
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+key)
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
-	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
-		}
-		return nil, err
-	}
-	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "all": true}); err != nil {
-		conn.Close()
-		return nil, err
-	}
-	a := &agentWatch{conn: conn, done: make(chan struct{}), waiting: map[string]chan time.Time{}, early: map[string]time.Time{}}
-	go func() {
-		defer close(a.done)
-		for {
-			_, data, err := conn.ReadMessage()
-			if err != nil {
-				return
-			}
-			at := time.Now()
-			if !bytes.Contains(data, []byte(`"verified"`)) { // most messages: decode only the ones that count
-				continue
-			}
-			var m sessions.AgentMessage
-			if json.Unmarshal(data, &m) != nil || m.Type != "verified" {
-				continue
-			}
-			a.mu.Lock()
-			if ch, ok := a.waiting[m.Call]; ok {
-				select {
-				case ch <- at:
-				default:
-				}
-			} else if len(a.early) < 100000 {
-				a.early[m.Call] = at
-			}
-			a.mu.Unlock()
-		}
-	}()
-	return a, nil
-}
-
-func (a *agentWatch) expect(call string) chan time.Time {
-	ch := make(chan time.Time, 1)
-	a.mu.Lock()
-	if at, ok := a.early[call]; ok {
-		ch <- at
-		delete(a.early, call)
-	}
-	a.waiting[call] = ch
-	a.mu.Unlock()
-	return ch
-}
-
-func (a *agentWatch) forget(call string) {
-	a.mu.Lock()
-	delete(a.waiting, call)
-	a.mu.Unlock()
-}
-
-func (a *agentWatch) close() { a.conn.Close(); <-a.done }
-
 // serverSampler reads the server's CPU time and memory from /proc, its heap from /metrics and,
 // with an admin URL, its live heap and stacks from pprof.
 type serverSampler struct {
@@ -1325,8 +1266,12 @@ func printLoadReport(w io.Writer, r *loadReport) {
 		name string
 		s    latencySummary
 	}{{"digit -> next prompt", r.DigitToPrompt}, {"last digit -> agent verified", r.DigitToVerified},
-		{"digit recognisable -> next prompt", r.KeyedToPrompt}, {"last digit recognisable -> agent verified", r.KeyedToVerified}} {
+		{"digit recognisable -> next prompt", r.KeyedToPrompt}, {"last digit recognisable -> agent verified", r.KeyedToVerified},
+		{"  of which recognisable -> server published", r.KeyedToPublished}, {"  and server published -> agent read", r.PublishedToRead}} {
 		fmt.Fprintf(w, "%s (ms, n=%d): p50 %.1f p90 %.1f p99 %.1f max %.1f\n", l.name, l.s.N, l.s.P50, l.s.P90, l.s.P99, l.s.Max)
+	}
+	if r.AgentReader != "" {
+		fmt.Fprintf(w, "agent stream read by the %s\n", r.AgentReader)
 	}
 	if s := r.Server; s != nil {
 		fmt.Fprintf(w, "server pid %d: %.2f CPU s, %.4f CPU s per call-second; peak RSS %.1f MiB (VmHWM %.1f MiB, idle %.1f MiB, %.0f KiB per call)",

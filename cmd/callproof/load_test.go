@@ -51,6 +51,19 @@ func TestLoadVerifiesEveryCall(t *testing.T) {
 			if r.DigitToVerified.N != 20 {
 				t.Errorf("%d last-digit-to-verified samples, want one per call", r.DigitToVerified.N)
 			}
+			// The split at the server's stamp: both parts of every sample, each positive (the
+			// server stamps after it heard the key, the reader reads after the stamp) and none
+			// longer than the whole; the stream is read by a process of its own.
+			kp, pr, kv := r.KeyedToPublished, r.PublishedToRead, r.KeyedToVerified
+			if kp.N != 20 || pr.N != 20 || kv.N != 20 {
+				t.Errorf("samples: recognisable->published %d, published->read %d, recognisable->verified %d; want 20 each", kp.N, pr.N, kv.N)
+			}
+			if kp.P50 <= 0 || pr.P50 <= 0 || kp.Max > kv.Max || pr.Max > kv.Max {
+				t.Errorf("recognisable->published %+v and published->read %+v do not split recognisable->verified %+v", kp, pr, kv)
+			}
+			if r.AgentReader != "agent process" {
+				t.Errorf("agent stream read by the %q, want the agent process", r.AgentReader)
+			}
 			// Every answer is followed by a prompt: at least one per factor and menu per call.
 			if r.DigitToPrompt.N < 20*3 {
 				t.Errorf("%d digit-to-prompt samples, want at least 3 per call", r.DigitToPrompt.N)

@@ -15,6 +15,11 @@ import (
 func main() {
 	ctx, stop := signalContexts()
 	defer stop()
+	if server := os.Getenv(agentWatchEnv); server != "" { // a `callproof load` run's agent stream reader
+		code := agentWatchProcess(ctx, server, os.Getenv("CALLPROOF_AGENT_KEY"), os.Stdin, os.Stdout)
+		stop()
+		os.Exit(code)
+	}
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	if err != nil {
 		var ee exitError
