@@ -47,11 +47,16 @@ func TestInboundAudio(t *testing.T) {
 			if err := cl.SendAudio(in); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(wait); leg.(*Leg).Stats().FramesIn < 10; {
+			// The leg counts a frame before the detector is handed its samples: wait for the
+			// samples themselves.
+			for deadline := time.Now().Add(wait); len(sp.samples()) < len(in); {
 				if time.Now().After(deadline) {
-					t.Fatal("audio did not arrive")
+					t.Fatalf("audio did not arrive: %d frames, %d samples", leg.(*Leg).Stats().FramesIn, len(sp.samples()))
 				}
 				time.Sleep(time.Millisecond)
+			}
+			if n := leg.(*Leg).Stats().FramesIn; n != 10 {
+				t.Fatalf("%d frames in, want 10", n)
 			}
 			got := sp.samples()
 			if len(got) != len(in) {
