@@ -62,12 +62,12 @@ func watchAllAgents(ctx context.Context, server, key string, progress io.Writer)
 	case err == nil:
 		return a, nil
 	case !errors.As(err, &notStarted):
-		return nil, err
+		return nil, fmt.Errorf("agent stream: %w", err)
 	}
 	fmt.Fprintf(progress, "load: the agent stream is read in the load's own process (%v); its waits count in the latencies\n", err)
-	conn, err := dialAgentStream(ctx, server, key)
+	conn, err := dialAgentStream(ctx, server, key, subscribeAll)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("agent stream: %w", err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -164,7 +164,7 @@ func (a *agentWatch) startProcess(ctx context.Context, server, key string) error
 // load closes its stdin or the server closes the stream.
 func agentWatchProcess(ctx context.Context, server, key string, stdin io.Reader, stdout io.Writer) int {
 	w := bufio.NewWriter(stdout)
-	conn, err := dialAgentStream(ctx, server, key)
+	conn, err := dialAgentStream(ctx, server, key, subscribeAll)
 	if err != nil {
 		fmt.Fprintf(w, "error %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 		w.Flush()
@@ -205,8 +205,8 @@ func parseVerdictLine(line string) (string, verdictSeen, bool) {
 	return f[1], v, true
 }
 
-// dialAgentStream opens the agent stream and subscribes to every call.
-func dialAgentStream(ctx context.Context, server, key string) (*websocket.Conn, error) {
+// dialAgentStream opens the agent stream and sends sub, a subscribe message.
+func dialAgentStream(ctx context.Context, server, key string, sub map[string]any) (*websocket.Conn, error) {
 	u, err := wsURL(server, "/v1/agent")
 	if err != nil {
 		return nil, err
@@ -216,16 +216,19 @@ func dialAgentStream(ctx context.Context, server, key string) (*websocket.Conn, 
 	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
 	if err != nil {
 		if resp != nil {
-			return nil, fmt.Errorf("agent stream: %w (HTTP %d)", err, resp.StatusCode)
+			return nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
 		}
-		return nil, fmt.Errorf("agent stream: %w", err)
+		return nil, err
 	}
-	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "all": true}); err != nil {
+	if err := conn.WriteJSON(sub); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("agent stream: %w", err)
+		return nil, err
 	}
 	return conn, nil
 }
+
+// subscribeAll is the subscribe message for every call.
+var subscribeAll = map[string]any{"type": "subscribe", "all": true}
 
 // readVerdicts reads conn until it closes and hands each `verified` message's times to seen.
 func readVerdicts(conn *websocket.Conn, seen func(call string, v verdictSeen)) {

@@ -374,21 +374,8 @@ func checkToken(ctx context.Context, o callOptions, raw string) (*token.Verified
 // watchAgent subscribes to one call on the agent stream. Messages arrive on the channel until
 // the returned func is called.
 func watchAgent(ctx context.Context, server, key, call string) (<-chan sessions.AgentMessage, func(), error) {
-	u, err := wsURL(server, "/v1/agent")
+	conn, err := dialAgentStream(ctx, server, key, map[string]any{"type": "subscribe", "call": call})
 	if err != nil {
-		return nil, nil, err
-	}
-	h := http.Header{}
-	h.Set("Authorization", "Bearer "+key)
-	conn, resp, err := websocket.DefaultDialer.DialContext(ctx, u, h)
-	if err != nil {
-		if resp != nil {
-			return nil, nil, fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
-		}
-		return nil, nil, err
-	}
-	if err := conn.WriteJSON(map[string]any{"type": "subscribe", "call": call}); err != nil {
-		conn.Close()
 		return nil, nil, err
 	}
 	ch := make(chan sessions.AgentMessage, 64)
