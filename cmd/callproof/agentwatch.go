@@ -160,6 +160,17 @@ func (a *agentWatch) startProcess(ctx context.Context, server, key string) error
 	return nil
 }
 
+// asAgentWatchChild runs this process as a load's agent stream reader when the load started it
+// so (agentWatchEnv is set), and reports its exit code; ok is false for any other process.
+// callproof's main and the test binary's TestMain both call it first.
+func asAgentWatchChild(ctx context.Context) (code int, ok bool) {
+	server := os.Getenv(agentWatchEnv)
+	if server == "" {
+		return 0, false
+	}
+	return agentWatchProcess(ctx, server, os.Getenv("CALLPROOF_AGENT_KEY"), os.Stdin, os.Stdout), true
+}
+
 // agentWatchProcess is the child's side of startProcess: it reads the agent stream until the
 // load closes its stdin or the server closes the stream.
 func agentWatchProcess(ctx context.Context, server, key string, stdin io.Reader, stdout io.Writer) int {

@@ -15,8 +15,7 @@ import (
 func main() {
 	ctx, stop := signalContexts()
 	defer stop()
-	if server := os.Getenv(agentWatchEnv); server != "" { // a `callproof load` run's agent stream reader
-		code := agentWatchProcess(ctx, server, os.Getenv("CALLPROOF_AGENT_KEY"), os.Stdin, os.Stdout)
+	if code, ok := asAgentWatchChild(ctx); ok {
 		stop()
 		os.Exit(code)
 	}
